@@ -1,0 +1,76 @@
+/**
+ * The `jamsocket` command: `serve` a service module, `dev` a service in a folder.
+ *
+ * ```sh
+ * deno run -A cli.ts serve examples/counter.ts --port 8080
+ * ```
+ *
+ * @module
+ */
+
+import denoJson from "./deno.json" with { type: "json" };
+import { serveCommand } from "./cli/serve_command.ts";
+import { UsageError } from "./cli/usage_error.ts";
+
+/** The version of this package, as `jamsocket --version` prints it. */
+export const VERSION: string = denoJson.version;
+
+const HELP = `jamsocket ${VERSION}
+Stateful services behind WebSockets, on Deno
+
+Usage: jamsocket <COMMAND>
+
+Commands:
+  serve  Serve a service: a .wasm module or a .ts/.js module
+  help   Print this message
+
+Options:
+  -h, --help     Print help
+  -V, --version  Print version
+
+Run 'jamsocket <COMMAND> --help' for a command's options.`;
+
+/**
+ * Run the command line `args`; resolves with the process exit code: 0 on success, 1 when the
+ * service or server fails, 2 for a bad command line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { main } from "./cli.ts";
+ *
+ * assert.equal(await main(["--version"]), 0);
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  try {
+    switch (command) {
+      case "serve":
+        return await serveCommand(rest);
+      case "help":
+      case "--help":
+      case "-h":
+        console.log(HELP);
+        return 0;
+      case "--version":
+      case "-V":
+        console.log(`jamsocket ${VERSION}`);
+        return 0;
+      case undefined:
+        console.error(HELP);
+        return 2;
+      default:
+        throw new UsageError(`Found argument '${command}' which wasn't expected`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`error: ${error.message}`);
+      return 2;
+    }
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

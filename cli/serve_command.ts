@@ -1,0 +1,61 @@
+/**
+ * `jamsocket serve <module>`: serve a WASM module or a TypeScript service.
+ *
+ * @module
+ */
+
+import { serve } from "../server.ts";
+import { parseFlags } from "./parse.ts";
+import { SERVE_FLAGS, SERVE_FLAGS_HELP, serveOptionsFrom } from "./serve_flags.ts";
+import { isScriptPath, loadScriptService } from "./service_loader.ts";
+import { onShutdownSignal } from "./signals.ts";
+import { UsageError } from "./usage_error.ts";
+
+/** Help for `jamsocket serve`. */
+export const SERVE_HELP = `Serve a Jamsocket service
+
+Usage: jamsocket serve [OPTIONS] <MODULE>
+
+Arguments:
+  <MODULE>  A service: a .wasm module, or a .ts/.js module whose default export is a
+            service class or factory
+
+Options:${SERVE_FLAGS_HELP}
+  -h, --help                            Print help`;
+
+/**
+ * Run `jamsocket serve` with the arguments after `serve`; resolves with the exit code once the
+ * server has stopped (on SIGINT or SIGTERM).
+ *
+ * @example
+ * ```ts ignore
+ * Deno.exit(await serveCommand(["examples/counter.ts", "--port", "8080"]));
+ * ```
+ */
+export async function serveCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseFlags(args, {
+    ...SERVE_FLAGS,
+    help: { type: "boolean", short: "h" },
+  });
+  if (values.help) {
+    console.log(SERVE_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? "The following required argument was not provided: <MODULE>"
+        : `Found argument '${positionals[1]}' which wasn't expected`,
+    );
+  }
+  const [path] = positionals;
+  const options = serveOptionsFrom(values as Record<string, string>);
+  if (!isScriptPath(path)) {
+    throw new UsageError(`Cannot serve "${path}": expected a .ts or .js module`);
+  }
+  const service = await loadScriptService(path);
+  const server = serve(service, options);
+  onShutdownSignal(() => server.shutdown());
+  await server.finished;
+  return 0;
+}

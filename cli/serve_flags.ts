@@ -1,0 +1,107 @@
+/**
+ * The flags `jamsocket serve` and `jamsocket dev` share, with the original CLI's names and
+ * defaults, turned into {@linkcode ServeOptions}.
+ *
+ * @module
+ */
+
+import type { ParseArgsConfig } from "node:util";
+import { parseRoomIdStrategy } from "../room_id.ts";
+import type { ServeOptions } from "../server.ts";
+import { parseShutdownPolicy } from "../shutdown_policy.ts";
+import { UsageError } from "./usage_error.ts";
+
+type FlagOptions = NonNullable<ParseArgsConfig["options"]>;
+
+/** The server flags, for `parseArgs`. Values stay strings; {@linkcode serveOptionsFrom} checks them. */
+export const SERVE_FLAGS = {
+  port: { type: "string", short: "p", default: "8080" },
+  hostname: { type: "string", default: "0.0.0.0" },
+  rooms: { type: "string", short: "r", default: "implicit" },
+  "heartbeat-interval": { type: "string", short: "i", default: "30" },
+  "heartbeat-timeout": { type: "string", short: "t", default: "120" },
+  "shutdown-policy": { type: "string", short: "s", default: "300sec" },
+  static: { type: "string" },
+  "max-message-size": { type: "string", default: String(1024 * 1024) },
+  "max-messages-per-second": { type: "string", default: "0" },
+} as const satisfies FlagOptions;
+
+/** Help text for {@linkcode SERVE_FLAGS}. */
+export const SERVE_FLAGS_HELP = `
+  -p, --port <PORT>                     Port to listen on [default: 8080]
+      --hostname <HOST>                 Address to listen on [default: 0.0.0.0]
+  -r, --rooms <STRATEGY>                implicit, api, short, short<n> (3 <= n < 13), uuid
+                                        [default: implicit]
+  -i, --heartbeat-interval <SECONDS>    Ping a client after this much silence [default: 30]
+  -t, --heartbeat-timeout <SECONDS>     Close a client silent this long [default: 120]
+  -s, --shutdown-policy <POLICY>        never, immediate, <n>sec: when an empty room is
+                                        destroyed [default: 300sec]
+      --static <DIR>                    Serve the files of DIR for other GET requests
+      --max-message-size <BYTES>        Close a client that sends a larger frame (1009)
+                                        [default: 1048576]
+      --max-messages-per-second <N>     Close a client that sends faster (1008); 0 is no
+                                        limit [default: 0]`;
+
+/** The parsed values of {@linkcode SERVE_FLAGS}. */
+export type ServeFlagValues = { [K in keyof typeof SERVE_FLAGS]?: string };
+
+/**
+ * Check the flag values and build server options from them.
+ *
+ * @throws {UsageError} naming the flag and what was wrong with its value.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { serveOptionsFrom } from "./serve_flags.ts";
+ *
+ * assert.equal(serveOptionsFrom({ port: "9000" }).port, 9000);
+ * ```
+ */
+export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
+  const options: ServeOptions = {
+    port: integer(values, "port", 0, 65535),
+    hostname: values.hostname,
+    heartbeatInterval: number(values, "heartbeat-interval"),
+    heartbeatTimeout: number(values, "heartbeat-timeout"),
+    staticDir: values.static,
+    maxMessageBytes: integer(values, "max-message-size", 1, 2 ** 31),
+    maxMessagesPerSecond: number(values, "max-messages-per-second"),
+  };
+  try {
+    if (values.rooms !== undefined) options.rooms = parseRoomIdStrategy(values.rooms);
+    if (values["shutdown-policy"] !== undefined) {
+      options.shutdownPolicy = parseShutdownPolicy(values["shutdown-policy"]);
+    }
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  return options;
+}
+
+function number(values: ServeFlagValues, flag: keyof ServeFlagValues): number | undefined {
+  const text = values[flag];
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value < 0) {
+    throw new UsageError(`Invalid value for '--${flag}': expected a number >= 0, got '${text}'`);
+  }
+  return value;
+}
+
+function integer(
+  values: ServeFlagValues,
+  flag: keyof ServeFlagValues,
+  min: number,
+  max: number,
+): number | undefined {
+  const value = number(values, flag);
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new UsageError(
+      `Invalid value for '--${flag}': expected an integer from ${min} to ${max}, got '${
+        values[flag]
+      }'`,
+    );
+  }
+  return value;
+}

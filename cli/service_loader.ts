@@ -1,0 +1,55 @@
+/**
+ * Load the service a command line names: a TypeScript/JavaScript module or a WASM module.
+ *
+ * @module
+ */
+
+import { extname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { ServiceDefinition } from "../server.ts";
+import { UsageError } from "./usage_error.ts";
+
+const SCRIPT_EXTENSIONS = new Set([".ts", ".tsx", ".js", ".mjs", ".jsx", ".mts"]);
+
+/**
+ * Import a service module: its default export must be a service class or factory. `version`
+ * makes a fresh import of the file (for hot reload).
+ *
+ * @example
+ * ```ts ignore
+ * const service = await loadScriptService("examples/counter.ts");
+ * ```
+ */
+export async function loadScriptService(
+  path: string,
+  version?: number,
+): Promise<ServiceDefinition> {
+  const url = pathToFileURL(resolve(path));
+  if (version !== undefined) url.searchParams.set("v", String(version));
+  const module = await import(url.href);
+  const service = module.default;
+  if (typeof service !== "function") {
+    throw new UsageError(
+      `Cannot load service "${path}": its default export must be a service class or factory, found ${
+        service === undefined ? "no default export" : typeof service
+      }`,
+    );
+  }
+  return service;
+}
+
+/**
+ * True when `path` names a TypeScript or JavaScript module.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isScriptPath } from "./service_loader.ts";
+ *
+ * assert.equal(isScriptPath("service.ts"), true);
+ * assert.equal(isScriptPath("service.wasm"), false);
+ * ```
+ */
+export function isScriptPath(path: string): boolean {
+  return SCRIPT_EXTENSIONS.has(extname(path).toLowerCase());
+}

@@ -1,0 +1,248 @@
+/**
+ * Runs a room's service in this process, one event at a time.
+ *
+ * @module
+ */
+
+import { describeError, type Logger } from "./logger.ts";
+import { RoomCrashError, type RoomEngine, type RoomOutput } from "./room_engine.ts";
+import type {
+  ClientId,
+  HookResult,
+  JamsocketContext,
+  JamsocketServiceFactory,
+  MessageRecipient,
+  SimpleJamsocketService,
+} from "./service.ts";
+
+const CONNECT = 0;
+const DISCONNECT = 1;
+const MESSAGE = 2;
+const BINARY = 3;
+const TIMER = 4;
+type EventKind = typeof CONNECT | typeof DISCONNECT | typeof MESSAGE | typeof BINARY | typeof TIMER;
+type Payload = string | Uint8Array | undefined;
+
+const HOOK_NAMES = ["connect", "disconnect", "message", "binary", "timer"] as const;
+
+/** The longest timer `setTimeout` can hold (2^31 - 1 ms); longer requests are clamped. */
+const MAX_TIMER_MS = 0x7fffffff;
+
+class LocalContext implements JamsocketContext {
+  readonly roomId: string;
+  readonly clients: ClientId[] = [];
+  readonly #output: RoomOutput;
+
+  constructor(roomId: string, output: RoomOutput) {
+    this.roomId = roomId;
+    this.#output = output;
+  }
+
+  sendMessage(recipient: MessageRecipient, message: string): void {
+    if (typeof message !== "string") {
+      throw new TypeError(`sendMessage expects a string, got ${typeof message}`);
+    }
+    this.#output.send(recipient, message);
+  }
+
+  sendBinary(recipient: MessageRecipient, message: Uint8Array): void {
+    if (!(message instanceof Uint8Array)) {
+      throw new TypeError(`sendBinary expects a Uint8Array, got ${typeof message}`);
+    }
+    this.#output.send(recipient, message);
+  }
+
+  setTimer(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`setTimer expects a number of ms >= 0, got ${ms}`);
+    this.#output.setTimer(Math.min(ms, MAX_TIMER_MS));
+  }
+}
+
+/**
+ * A {@linkcode RoomEngine} that runs a service in this process. Events queue while a hook's
+ * Promise is pending, and run in arrival order; a hook that returns nothing runs synchronously,
+ * with no microtask in between. An exception in a hook is logged and the room goes on; a
+ * {@linkcode RoomCrashError} (a WASM trap) crashes the room.
+ *
+ * @example Drive a service by hand
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { LocalEngine } from "./local_engine.ts";
+ * import { consoleLogger } from "./logger.ts";
+ *
+ * const sent: unknown[] = [];
+ * const engine = new LocalEngine("lobby", () => ({
+ *   message: (client, text, ctx) => ctx.sendMessage(client, text.toUpperCase()),
+ * }), { send: (to, payload) => sent.push([to, payload]), setTimer() {}, crash() {} }, consoleLogger());
+ * engine.message(1, "hi");
+ * await engine.close();
+ * assert.deepEqual(sent, [[1, "HI"]]);
+ * ```
+ */
+export class LocalEngine implements RoomEngine {
+  readonly #ctx: LocalContext;
+  readonly #output: RoomOutput;
+  readonly #logger: Logger;
+  #service: SimpleJamsocketService | undefined;
+  /** Pending events as flat triples: kind, client, payload. */
+  #queue: (EventKind | ClientId | Payload)[] = [];
+  #head = 0;
+  /** True while the service is being built or a hook's Promise is pending. */
+  #busy = true;
+  #closed = false;
+  #drained: PromiseWithResolvers<void> | undefined;
+
+  /** Build the service with `factory`; events received meanwhile wait for it. */
+  constructor(
+    roomId: string,
+    factory: JamsocketServiceFactory,
+    output: RoomOutput,
+    logger: Logger,
+  ) {
+    this.#ctx = new LocalContext(roomId, output);
+    this.#output = output;
+    this.#logger = logger;
+    let made: SimpleJamsocketService | Promise<SimpleJamsocketService>;
+    try {
+      made = factory(roomId, this.#ctx);
+    } catch (error) {
+      queueMicrotask(() => this.#constructorFailed(error));
+      return;
+    }
+    if (made instanceof Promise) {
+      made.then((service) => this.#start(service), (error) => this.#constructorFailed(error));
+    } else {
+      this.#service = made;
+      this.#busy = false;
+    }
+  }
+
+  connect(client: ClientId): void {
+    this.#dispatch(CONNECT, client, undefined);
+  }
+
+  disconnect(client: ClientId): void {
+    this.#dispatch(DISCONNECT, client, undefined);
+  }
+
+  message(client: ClientId, text: string): void {
+    this.#dispatch(MESSAGE, client, text);
+  }
+
+  binary(client: ClientId, bytes: Uint8Array): void {
+    this.#dispatch(BINARY, client, bytes);
+  }
+
+  timer(): void {
+    this.#dispatch(TIMER, 0, undefined);
+  }
+
+  get pending(): number {
+    return (this.#queue.length - this.#head) / 3;
+  }
+
+  close(): Promise<void> {
+    this.#closed = true;
+    if (!this.#busy || this.#service === undefined) return Promise.resolve();
+    this.#drained ??= Promise.withResolvers();
+    return this.#drained.promise;
+  }
+
+  #start(service: SimpleJamsocketService): void {
+    this.#service = service;
+    this.#drain();
+  }
+
+  #constructorFailed(error: unknown): void {
+    this.#closed = true;
+    this.#queue = [];
+    const crash = error instanceof RoomCrashError ? error : new RoomCrashError(
+      "constructor",
+      `Service constructor failed in room "${this.#ctx.roomId}": ${describeError(error)}`,
+      { cause: error },
+    );
+    this.#output.crash(crash);
+  }
+
+  #dispatch(kind: EventKind, client: ClientId, payload: Payload): void {
+    if (this.#closed) return;
+    if (this.#busy) {
+      this.#queue.push(kind, client, payload);
+      return;
+    }
+    this.#busy = true;
+    if (this.#run(kind, client, payload)) this.#drain();
+  }
+
+  /** Run queued events until one goes async, the queue is empty, or the room crashes. */
+  #drain(): void {
+    const queue = this.#queue;
+    while (this.#head < queue.length) {
+      const kind = queue[this.#head] as EventKind;
+      const client = queue[this.#head + 1] as ClientId;
+      const payload = queue[this.#head + 2] as Payload;
+      this.#head += 3;
+      if (!this.#run(kind, client, payload)) return;
+    }
+    queue.length = 0;
+    this.#head = 0;
+    this.#busy = false;
+    this.#drained?.resolve();
+  }
+
+  /** Run one event. Returns false when it went async (or crashed) and the queue must wait. */
+  #run(kind: EventKind, client: ClientId, payload: Payload): boolean {
+    let result: HookResult;
+    try {
+      result = this.#invoke(kind, client, payload);
+    } catch (error) {
+      return this.#failed(error, kind, client);
+    }
+    if (result instanceof Promise) {
+      result.then(
+        () => this.#drain(),
+        (error) => this.#failed(error, kind, client) && this.#drain(),
+      );
+      return false;
+    }
+    return true;
+  }
+
+  #invoke(kind: EventKind, client: ClientId, payload: Payload): HookResult {
+    const service = this.#service!;
+    const ctx = this.#ctx;
+    switch (kind) {
+      case CONNECT:
+        ctx.clients.push(client);
+        return service.connect?.(client, ctx);
+      case DISCONNECT:
+        ctx.clients.splice(ctx.clients.indexOf(client), 1);
+        return service.disconnect?.(client, ctx);
+      case MESSAGE:
+        return service.message?.(client, payload as string, ctx);
+      case BINARY:
+        return service.binary?.(client, payload as Uint8Array, ctx);
+      case TIMER:
+        return service.timer?.(ctx);
+    }
+  }
+
+  /** Handle a hook's failure. Returns false when the room crashed and must stop. */
+  #failed(error: unknown, kind: EventKind, client: ClientId): boolean {
+    if (error instanceof RoomCrashError) {
+      this.#closed = true;
+      this.#queue = [];
+      this.#head = 0;
+      this.#output.crash(error);
+      this.#drained?.resolve();
+      return false;
+    }
+    const who = kind === TIMER ? "" : ` (client ${client})`;
+    this.#logger.error(
+      `Service hook "${HOOK_NAMES[kind]}" threw in room "${this.#ctx.roomId}"${who}: ${
+        describeError(error)
+      }`,
+    );
+    return true;
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Server counters, rendered for `GET /metrics` in the Prometheus text format.
+ *
+ * @module
+ */
+
+import type { CrashKind } from "./room_engine.ts";
+
+/** Point-in-time values read when `/metrics` is scraped. */
+export interface MetricsGauges {
+  /** Rooms alive now. */
+  rooms: number;
+  /** Clients connected now. */
+  clients: number;
+  /** Events received by rooms and not yet handled by their services. */
+  queueDepth: number;
+  /** Room host processes running now (0 when every room runs in this process). */
+  roomHosts: number;
+}
+
+/**
+ * Counters the server updates as it works. Everything is a plain number increment, so the hot
+ * path pays almost nothing; rendering happens only when `/metrics` is read.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Metrics } from "./metrics.ts";
+ *
+ * const metrics = new Metrics();
+ * metrics.crashed("trap");
+ * const text = metrics.render({ rooms: 1, clients: 2, queueDepth: 0, roomHosts: 0 });
+ * assert.match(text, /jamsocket_room_crashes_total\{reason="trap"\} 1/);
+ * ```
+ */
+export class Metrics {
+  /** Frames received from clients. */
+  messagesIn = 0;
+  /** Payload bytes received from clients. */
+  bytesIn = 0;
+  /** Frames sent to clients (a broadcast counts once per recipient). */
+  messagesOut = 0;
+  /** Payload bytes sent to clients. */
+  bytesOut = 0;
+  /** Rooms created since start. */
+  roomsCreated = 0;
+  /** Room host processes started to replace one that was stopped or died. */
+  roomHostRestarts = 0;
+  readonly #crashes = new Map<CrashKind, number>();
+  readonly #closes = new Map<string, number>();
+
+  /** Count a room crash. */
+  crashed(kind: CrashKind): void {
+    this.#crashes.set(kind, (this.#crashes.get(kind) ?? 0) + 1);
+  }
+
+  /** Count a client the server closed, by reason (`too_big`, `rate_limit`, `too_slow`, …). */
+  closedClient(reason: string): void {
+    this.#closes.set(reason, (this.#closes.get(reason) ?? 0) + 1);
+  }
+
+  /** Render every metric in the Prometheus text exposition format (version 0.0.4). */
+  render(gauges: MetricsGauges): string {
+    const lines: string[] = [];
+    const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+    };
+    metric("jamsocket_rooms", "gauge", "Rooms alive.", [["", gauges.rooms]]);
+    metric("jamsocket_clients", "gauge", "Clients connected.", [["", gauges.clients]]);
+    metric("jamsocket_queue_depth", "gauge", "Events waiting for their room's service.", [
+      ["", gauges.queueDepth],
+    ]);
+    metric("jamsocket_room_hosts", "gauge", "Room host processes running.", [
+      ["", gauges.roomHosts],
+    ]);
+    metric("jamsocket_rooms_created_total", "counter", "Rooms created.", [["", this.roomsCreated]]);
+    metric("jamsocket_messages_in_total", "counter", "Frames received from clients.", [
+      ["", this.messagesIn],
+    ]);
+    metric("jamsocket_bytes_in_total", "counter", "Payload bytes received from clients.", [
+      ["", this.bytesIn],
+    ]);
+    metric("jamsocket_messages_out_total", "counter", "Frames sent to clients.", [
+      ["", this.messagesOut],
+    ]);
+    metric("jamsocket_bytes_out_total", "counter", "Payload bytes sent to clients.", [
+      ["", this.bytesOut],
+    ]);
+    metric(
+      "jamsocket_room_crashes_total",
+      "counter",
+      "Rooms crashed, by reason.",
+      labelled(
+        "reason",
+        this.#crashes,
+      ),
+    );
+    metric(
+      "jamsocket_clients_closed_total",
+      "counter",
+      "Clients closed by the server for breaking a limit, by reason.",
+      labelled("reason", this.#closes),
+    );
+    metric("jamsocket_room_host_restarts_total", "counter", "Room host processes replaced.", [
+      ["", this.roomHostRestarts],
+    ]);
+    return lines.join("\n") + "\n";
+  }
+}
+
+function labelled(label: string, counts: Map<string, number>): [string, number][] {
+  return [...counts].map(([value, count]) => [`{${label}="${value}"}`, count]);
+}
+
+/**
+ * The UTF-8 length of a string, without encoding it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { utf8Length } from "./metrics.ts";
+ *
+ * assert.equal(utf8Length("héllo"), 6);
+ * ```
+ */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) continue;
+    bytes += code < 0x800 ? 1 : 2;
+    if (code >= 0xd800 && code <= 0xdbff) i++; // a surrogate pair: two units, four bytes
+  }
+  return bytes;
+}

@@ -1,0 +1,51 @@
+/**
+ * Jamsocket for Deno: stateful services behind WebSockets.
+ *
+ * A server hosts one **service**. Clients connect to a **room** over WebSocket
+ * (`ws://host/ws/{room}`); each room is one instance of the service, and all state, client ids
+ * and broadcasts are scoped to the room. A service is a TypeScript class, or a WebAssembly module
+ * built for the original Rust `jamsocket-wasm` crate.
+ *
+ * @example The shared counter
+ * ```ts ignore
+ * import { type ClientId, type JamsocketContext, MessageRecipient, serve, type SimpleJamsocketService } from "jsr:@jamsocket/jamsocket";
+ *
+ * class SharedCounterServer implements SimpleJamsocketService {
+ *   #value = 0;
+ *   constructor(_roomId: string, _ctx: JamsocketContext) {}
+ *   message(_client: ClientId, message: string, ctx: JamsocketContext) {
+ *     if (message === "increment") this.#value++;
+ *     else if (message === "decrement") this.#value--;
+ *     ctx.sendMessage(MessageRecipient.Broadcast, `new value: ${this.#value}`);
+ *   }
+ * }
+ *
+ * serve(SharedCounterServer); // http://localhost:8080/status → ok ; ws://localhost:8080/ws/1
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type ClientId,
+  type HookResult,
+  type JamsocketContext,
+  type JamsocketServiceClass,
+  type JamsocketServiceFactory,
+  MessageRecipient,
+  type SimpleJamsocketService,
+} from "./service.ts";
+export {
+  createHandler,
+  type HandlerOptions,
+  type JamsocketHandler,
+  type JamsocketServer,
+  serve,
+  type ServeOptions,
+  type ServiceDefinition,
+} from "./server.ts";
+export { CloseCode } from "./close_code.ts";
+export { consoleLogger, type Logger, type LogLevel } from "./logger.ts";
+export { RoomCrashError } from "./room_engine.ts";
+export { parseRoomIdStrategy, type RoomIdStrategy, type RoomIdStrategyName } from "./room_id.ts";
+export { parseShutdownPolicy, type ShutdownPolicy } from "./shutdown_policy.ts";

@@ -1,0 +1,262 @@
+/**
+ * A room: its clients' sockets, their ids, its one timer, and its shutdown policy. The service
+ * itself runs behind a {@linkcode RoomEngine}.
+ *
+ * @module
+ */
+
+import { type ClientLimits, RateLimiter } from "./client_limits.ts";
+import { CloseCode, closeReason } from "./close_code.ts";
+import type { Logger } from "./logger.ts";
+import { type Metrics, utf8Length } from "./metrics.ts";
+import type { RoomCrashError, RoomEngine, RoomEngineFactory, RoomOutput } from "./room_engine.ts";
+import type { ClientId, MessageRecipient } from "./service.ts";
+import type { ShutdownPolicy } from "./shutdown_policy.ts";
+
+/** What a room needs from the server that owns it. */
+export interface RoomConfig {
+  /** Where the room logs. */
+  readonly logger: Logger;
+  /** Counters the room updates. */
+  readonly metrics: Metrics;
+  /** When the room is destroyed once empty. */
+  readonly shutdownPolicy: ShutdownPolicy;
+  /** Limits for every client. */
+  readonly limits: ClientLimits;
+  /** Called once, as the room closes for any reason. */
+  readonly onClosed: (room: Room) => void;
+}
+
+class Client {
+  readonly id: ClientId;
+  readonly socket: WebSocket;
+  readonly limiter: RateLimiter | undefined;
+  /** The client has left the room (closed, kicked, or the room closed). */
+  gone = false;
+
+  constructor(id: ClientId, socket: WebSocket, rate: number) {
+    this.id = id;
+    this.socket = socket;
+    this.limiter = rate > 0 ? new RateLimiter(rate) : undefined;
+  }
+}
+
+/**
+ * One room: client ids from 1, never reused while it lives; events handed to its engine in
+ * arrival order; sends delivered to open sockets (a send to a departed client is dropped); one
+ * timer; and the shutdown policy applied when the last client leaves.
+ *
+ * @example A room driven by sockets from `Deno.upgradeWebSocket`
+ * ```ts ignore
+ * const room = new Room("lobby", (id, output) => new LocalEngine(id, factory, output, logger), config);
+ * const { socket, response } = Deno.upgradeWebSocket(request);
+ * room.accept(socket);
+ * return response;
+ * ```
+ */
+export class Room {
+  /** The room's id. */
+  readonly id: string;
+  readonly #config: RoomConfig;
+  readonly #engine: RoomEngine;
+  /** Clients whose socket is open, by id, in join order. */
+  readonly #clients = new Map<ClientId, Client>();
+  /** Every client accepted and not yet gone, open or still connecting. */
+  readonly #present = new Set<Client>();
+  #nextClientId = 1;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #shutdownTimer: ReturnType<typeof setTimeout> | undefined;
+  #closing: Promise<void> | undefined;
+
+  /** Create the room and start its service through `engineFactory`. */
+  constructor(id: string, engineFactory: RoomEngineFactory, config: RoomConfig) {
+    this.id = id;
+    this.#config = config;
+    const output: RoomOutput = {
+      send: (recipient, payload) => this.#send(recipient, payload),
+      setTimer: (ms) => this.#setTimer(ms),
+      crash: (error) => this.#crash(error),
+    };
+    this.#engine = engineFactory(id, output);
+    this.#scheduleShutdown();
+  }
+
+  /** Clients connected now (open sockets). */
+  get clientCount(): number {
+    return this.#clients.size;
+  }
+
+  /** Events received and not yet handled by the service. */
+  get pending(): number {
+    return this.#engine.pending;
+  }
+
+  /** The room has closed (crashed, shut down, or destroyed by its shutdown policy). */
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /**
+   * Take a client's socket (from `Deno.upgradeWebSocket`) into the room and give it the next id.
+   * Its `connect` hook runs when the socket opens.
+   */
+  accept(socket: WebSocket): ClientId {
+    const client = new Client(
+      this.#nextClientId++,
+      socket,
+      this.#config.limits.maxMessagesPerSecond,
+    );
+    this.#present.add(client);
+    clearTimeout(this.#shutdownTimer);
+    socket.binaryType = "arraybuffer";
+    socket.onopen = () => {
+      if (client.gone) return;
+      this.#clients.set(client.id, client);
+      this.#engine.connect(client.id);
+    };
+    socket.onmessage = (event) => this.#receive(client, event.data);
+    socket.onclose = () => this.#leave(client);
+    return client.id;
+  }
+
+  /**
+   * Close the room: every client gets `code` and `reason`, the timers stop, the room leaves its
+   * registry at once (a new connection to its id starts a fresh room), and the returned Promise
+   * resolves when the events already received have run.
+   */
+  close(code: CloseCode, reason: string): Promise<void> {
+    if (this.#closing) return this.#closing;
+    clearTimeout(this.#timer);
+    clearTimeout(this.#shutdownTimer);
+    for (const client of this.#present) {
+      client.gone = true;
+      closeSocket(client.socket, code, reason);
+    }
+    this.#present.clear();
+    this.#clients.clear();
+    this.#config.onClosed(this);
+    this.#closing = this.#engine.close();
+    return this.#closing;
+  }
+
+  #receive(client: Client, data: string | ArrayBuffer): void {
+    if (client.gone) return;
+    const { limits, metrics } = this.#config;
+    const text = typeof data === "string";
+    const bytes = text ? utf8Length(data) : data.byteLength;
+    if (bytes > limits.maxMessageBytes) {
+      return this.#kick(
+        client,
+        CloseCode.MessageTooBig,
+        `Message of ${bytes} bytes is over the limit of ${limits.maxMessageBytes}`,
+        "too_big",
+      );
+    }
+    if (client.limiter && !client.limiter.take()) {
+      return this.#kick(
+        client,
+        CloseCode.PolicyViolation,
+        `Over the limit of ${limits.maxMessagesPerSecond} messages per second`,
+        "rate_limit",
+      );
+    }
+    metrics.messagesIn++;
+    metrics.bytesIn += bytes;
+    if (text) this.#engine.message(client.id, data);
+    else this.#engine.binary(client.id, new Uint8Array(data));
+  }
+
+  #send(recipient: MessageRecipient, payload: string | Uint8Array): void {
+    if (recipient === 0) {
+      if (this.#clients.size === 0) return;
+      const bytes = typeof payload === "string" ? utf8Length(payload) : payload.byteLength;
+      for (const client of this.#clients.values()) this.#sendTo(client, payload, bytes);
+      return;
+    }
+    const client = this.#clients.get(recipient);
+    if (client === undefined) {
+      this.#config.logger.debug(
+        `Dropped a message to client ${recipient} in room "${this.id}": not connected`,
+      );
+      return;
+    }
+    const bytes = typeof payload === "string" ? utf8Length(payload) : payload.byteLength;
+    this.#sendTo(client, payload, bytes);
+  }
+
+  #sendTo(client: Client, payload: string | Uint8Array, bytes: number): void {
+    const socket = client.socket;
+    socket.send(payload);
+    const metrics = this.#config.metrics;
+    metrics.messagesOut++;
+    metrics.bytesOut += bytes;
+    const limit = this.#config.limits.maxBufferedBytes;
+    if (socket.bufferedAmount > limit) {
+      this.#kick(
+        client,
+        CloseCode.PolicyViolation,
+        `Client is not reading fast enough (over ${limit} bytes queued)`,
+        "too_slow",
+      );
+    }
+  }
+
+  #setTimer(ms: number): void {
+    clearTimeout(this.#timer);
+    if (this.closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#engine.timer();
+    }, ms);
+  }
+
+  #crash(error: RoomCrashError): void {
+    if (this.closed) return;
+    this.#config.metrics.crashed(error.kind);
+    this.#config.logger.error(`Room "${this.id}" crashed (${error.kind}): ${error.message}`);
+    void this.close(CloseCode.InternalError, closeReason(error.message));
+  }
+
+  /** Close one client for breaking a limit; it leaves the room at once. */
+  #kick(client: Client, code: CloseCode, reason: string, metric: string): void {
+    this.#config.metrics.closedClient(metric);
+    this.#config.logger.warn(`Closed client ${client.id} in room "${this.id}": ${reason}`);
+    closeSocket(client.socket, code, reason);
+    this.#leave(client);
+  }
+
+  /** A client left: its `disconnect` runs, then the shutdown policy applies to an empty room. */
+  #leave(client: Client): void {
+    if (client.gone) return;
+    client.gone = true;
+    this.#present.delete(client);
+    const wasOpen = this.#clients.delete(client.id);
+    const empty = this.#present.size === 0;
+    const policy = this.#config.shutdownPolicy;
+    if (empty && policy === "immediate") {
+      void this.close(CloseCode.Normal, "Room closed");
+      return;
+    }
+    if (wasOpen) this.#engine.disconnect(client.id);
+    if (empty) this.#scheduleShutdown();
+  }
+
+  /** Under a timed shutdown policy, close the room once it has stayed empty that long. */
+  #scheduleShutdown(): void {
+    const policy = this.#config.shutdownPolicy;
+    if (typeof policy !== "object") return;
+    this.#shutdownTimer = setTimeout(
+      () => void this.close(CloseCode.Normal, "Room closed"),
+      policy.afterMs,
+    );
+  }
+}
+
+/** Close a socket, also one still connecting (closing it then would be lost: close on open). */
+function closeSocket(socket: WebSocket, code: CloseCode, reason: string): void {
+  if (socket.readyState === WebSocket.CONNECTING) {
+    socket.addEventListener("open", () => socket.close(code, reason), { once: true });
+  } else if (socket.readyState === WebSocket.OPEN) {
+    socket.close(code, reason);
+  }
+}

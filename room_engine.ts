@@ -1,0 +1,79 @@
+/**
+ * The seam between a room and wherever its service runs.
+ *
+ * A {@linkcode Room} keeps the sockets, the client ids and the timer; a {@linkcode RoomEngine}
+ * runs the service: in this process ({@linkcode LocalEngine}), or in a room host process. The
+ * engine receives events and emits sends, timer requests and crashes through a
+ * {@linkcode RoomOutput}.
+ *
+ * @module
+ */
+
+import type { ClientId, MessageRecipient } from "./service.ts";
+
+/** Events into a room's service, delivered one at a time in the order they are called. */
+export interface RoomEngine {
+  /** A client joined. */
+  connect(client: ClientId): void;
+  /** A client left. */
+  disconnect(client: ClientId): void;
+  /** A client sent a text frame. */
+  message(client: ClientId, text: string): void;
+  /** A client sent a binary frame. */
+  binary(client: ClientId, bytes: Uint8Array): void;
+  /** The room's timer fired. */
+  timer(): void;
+  /** Events received and not yet handled. */
+  readonly pending: number;
+  /** Accept no more events; resolves once the events already received have run. */
+  close(): Promise<void>;
+}
+
+/** What a running service emits towards its room. */
+export interface RoomOutput {
+  /** Deliver a text or binary frame to one client, or to all (`0`). */
+  send(recipient: MessageRecipient, payload: string | Uint8Array): void;
+  /** (Re)arm the room's one timer. */
+  setTimer(ms: number): void;
+  /** The service cannot go on; the room must be closed with code 1011. */
+  crash(error: RoomCrashError): void;
+}
+
+/**
+ * Builds the engine for one room. The factory must not call `output.crash` before it returns
+ * (report a failed start asynchronously).
+ */
+export type RoomEngineFactory = (roomId: string, output: RoomOutput) => RoomEngine;
+
+/** Why a room crashed, as counted in `/metrics`. */
+export type CrashKind =
+  | "constructor"
+  | "trap"
+  | "exit"
+  | "invalid_pointer"
+  | "cpu_limit"
+  | "host_exit";
+
+/**
+ * A room's service can no longer run: its constructor threw, its WASM instance trapped or exited,
+ * or its room host was stopped. The room's clients are closed with code 1011 and the message as
+ * reason; the next connection to the room id starts a fresh instance.
+ *
+ * @example
+ * ```ts
+ * import { RoomCrashError } from "./room_engine.ts";
+ *
+ * const error = new RoomCrashError("trap", "WASM trap in \"message\": unreachable");
+ * ```
+ */
+export class RoomCrashError extends Error {
+  /** What kind of failure crashed the room. */
+  readonly kind: CrashKind;
+
+  /** Create a crash of the given kind, with a one-line message. */
+  constructor(kind: CrashKind, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RoomCrashError";
+    this.kind = kind;
+  }
+}

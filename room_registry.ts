@@ -1,0 +1,122 @@
+/**
+ * The rooms of one server, and the rules for creating them.
+ *
+ * @module
+ */
+
+import type { CloseCode } from "./close_code.ts";
+import { HttpError } from "./http_error.ts";
+import { Room, type RoomConfig } from "./room.ts";
+import type { RoomEngineFactory } from "./room_engine.ts";
+import type { RoomIdStrategy } from "./room_id.ts";
+
+/** What a registry needs to create rooms. */
+export interface RoomRegistryConfig {
+  /** Which requests may create rooms. */
+  readonly strategy: RoomIdStrategy;
+  /** Most rooms alive at once; creating one more answers 503. */
+  readonly maxRooms: number;
+  /** Configuration handed to every room (its `onClosed` is the registry's). */
+  readonly room: Omit<RoomConfig, "onClosed">;
+}
+
+/**
+ * Every live room by id, created under the server's {@linkcode RoomIdStrategy}. Lookups are one
+ * `Map` access; nothing on the message path scales with the number of rooms.
+ *
+ * @example
+ * ```ts ignore
+ * const registry = new RoomRegistry(engineFactory, config);
+ * const room = registry.forConnection("lobby"); // created under "implicit"
+ * ```
+ */
+export class RoomRegistry {
+  readonly #rooms = new Map<string, Room>();
+  readonly #config: RoomRegistryConfig;
+  readonly #roomConfig: RoomConfig;
+  #engineFactory: RoomEngineFactory;
+
+  /** An empty registry whose rooms run on engines from `engineFactory`. */
+  constructor(engineFactory: RoomEngineFactory, config: RoomRegistryConfig) {
+    this.#engineFactory = engineFactory;
+    this.#config = config;
+    this.#roomConfig = {
+      ...config.room,
+      onClosed: (room) => {
+        if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);
+      },
+    };
+  }
+
+  /** Rooms alive now. */
+  get size(): number {
+    return this.#rooms.size;
+  }
+
+  /** All rooms alive now. */
+  rooms(): IterableIterator<Room> {
+    return this.#rooms.values();
+  }
+
+  /** The room a WebSocket to `id` joins: an existing one, or a new one under `implicit`. */
+  forConnection(id: string): Room {
+    const room = this.#rooms.get(id);
+    if (room) return room;
+    if (!this.#config.strategy.implicitCreation) {
+      throw new HttpError(404, `Room "${id}" does not exist`);
+    }
+    return this.#create(id);
+  }
+
+  /** Create a room with a chosen id (`POST /ws/{id}`). */
+  createExplicit(id: string): Room {
+    const strategy = this.#config.strategy;
+    if (!strategy.explicitCreation) {
+      throw new HttpError(
+        403,
+        `Rooms cannot be created with a chosen ID under the "${strategy.name}" strategy; use POST /new_room`,
+      );
+    }
+    if (this.#rooms.has(id)) throw new HttpError(409, `Room "${id}" already exists`);
+    return this.#create(id);
+  }
+
+  /** Create a room with a generated id (`POST /new_room`). */
+  createGenerated(): Room {
+    const generate = this.#config.strategy.generate;
+    if (generate === undefined) {
+      throw new HttpError(
+        400,
+        "Room ID generation is disabled; rooms must be created with an explicit ID",
+      );
+    }
+    const id = generate();
+    if (this.#rooms.has(id)) throw new HttpError(409, `Generated room ID "${id}" is taken`);
+    return this.#create(id);
+  }
+
+  /**
+   * Close every room with `code` (1001 on shutdown, 1012 on reload) and, when given, run new rooms
+   * on `engineFactory` from now on. Resolves when the rooms' in-flight events have run.
+   */
+  async closeAll(
+    code: CloseCode,
+    reason: string,
+    engineFactory?: RoomEngineFactory,
+  ): Promise<void> {
+    if (engineFactory) this.#engineFactory = engineFactory;
+    await Promise.all([...this.#rooms.values()].map((room) => room.close(code, reason)));
+  }
+
+  #create(id: string): Room {
+    const max = this.#config.maxRooms;
+    if (this.#rooms.size >= max) {
+      throw new HttpError(503, `Server is at capacity (${max} rooms); try again later`);
+    }
+    const room = new Room(id, this.#engineFactory, this.#roomConfig);
+    if (!room.closed) this.#rooms.set(id, room);
+    this.#config.room.metrics.roomsCreated++;
+    this.#config.room.logger.debug(`Created room "${id}"`);
+    return room;
+  }
+}

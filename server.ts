@@ -1,0 +1,327 @@
+/**
+ * `serve()` a Jamsocket service on `Deno.serve`, or mount its `createHandler()` in any app.
+ *
+ * @example Serve the shared counter
+ * ```ts ignore
+ * import { serve } from "./server.ts";
+ * import { SharedCounterServer } from "./examples/counter.ts";
+ *
+ * serve(SharedCounterServer); // ws://localhost:8080/ws/{room}
+ * ```
+ *
+ * @module
+ */
+
+import { type ClientLimits, DEFAULT_CLIENT_LIMITS } from "./client_limits.ts";
+import { CloseCode } from "./close_code.ts";
+import { errorResponse, HttpError, textResponse } from "./http_error.ts";
+import { LocalEngine } from "./local_engine.ts";
+import { consoleLogger, type Logger } from "./logger.ts";
+import { Metrics } from "./metrics.ts";
+import type { RoomEngineFactory } from "./room_engine.ts";
+import {
+  parseRoomIdStrategy,
+  type RoomIdStrategy,
+  type RoomIdStrategyName,
+  validateRoomId,
+} from "./room_id.ts";
+import { RoomRegistry } from "./room_registry.ts";
+import {
+  type JamsocketServiceClass,
+  type JamsocketServiceFactory,
+  toServiceFactory,
+} from "./service.ts";
+import { parseShutdownPolicy, type ShutdownPolicy } from "./shutdown_policy.ts";
+import { StaticFiles } from "./static_files.ts";
+
+/** Anything `serve()` and `createHandler()` run: a service class or a factory. */
+export type ServiceDefinition = JamsocketServiceClass | JamsocketServiceFactory;
+
+/** Options of {@linkcode createHandler}. */
+export interface HandlerOptions {
+  /**
+   * How rooms are created: `implicit`, `api`, `short`, `short<n>` or `uuid`.
+   * @default {"implicit"}
+   */
+  rooms?: RoomIdStrategyName | RoomIdStrategy;
+  /**
+   * What happens to an empty room: `never`, `immediate`, `<n>sec`, or `{ afterMs }`.
+   * @default {"300sec"}
+   */
+  shutdownPolicy?: ShutdownPolicy | string;
+  /**
+   * Seconds of silence after which a client is pinged. Deno pings at half its idle timeout, so
+   * the idle timeout is set to `min(heartbeatTimeout, 2 × heartbeatInterval)`. `0` turns
+   * heartbeats off.
+   * @default {30}
+   */
+  heartbeatInterval?: number;
+  /**
+   * Seconds of silence after which a client that does not answer pings is closed (1001).
+   * @default {120}
+   */
+  heartbeatTimeout?: number;
+  /** Serve the files of this folder for every other `GET` (`index.html` for `/`). */
+  staticDir?: string;
+  /**
+   * Largest frame a client may send, in bytes (larger: close 1009).
+   * @default {1048576}
+   */
+  maxMessageBytes?: number;
+  /**
+   * Frames a client may send per second (more: close 1008). `0` is no limit.
+   * @default {0}
+   */
+  maxMessagesPerSecond?: number;
+  /**
+   * Bytes that may queue for one client that reads too slowly before it is closed (1008).
+   * @default {4194304}
+   */
+  maxBufferedBytes?: number;
+  /**
+   * Most rooms alive at once; a request that would create one more gets 503.
+   * @default {Infinity}
+   */
+  maxRooms?: number;
+  /**
+   * Where the server logs.
+   * @default {consoleLogger("info")}
+   */
+  logger?: Logger;
+}
+
+/**
+ * A `(Request) => Promise<Response>` that serves the Jamsocket HTTP surface, with controls for
+ * the rooms behind it.
+ */
+export interface JamsocketHandler {
+  /** Answer one request: `/status`, `/metrics`, `/ws/{room}`, `/new_room`, static files. */
+  (request: Request): Promise<Response>;
+  /** The server's counters, as `/metrics` renders them. */
+  readonly metrics: Metrics;
+  /**
+   * Hot-reload: run new rooms on `service` from now on, and close every open room with 1012
+   * (service restart) so its clients reconnect into a fresh room.
+   */
+  replaceService(service: ServiceDefinition): Promise<void>;
+  /**
+   * Close every room with 1001 (going away) and resolve once in-flight events have run. Requests
+   * that arrive afterwards get 503.
+   */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Build the request handler of a Jamsocket server, to mount in any Deno app (a bare
+ * `Deno.serve`, Hono, Fresh, Oak). WebSocket upgrades need a request from `Deno.serve`.
+ *
+ * @example Mount next to your own routes
+ * ```ts ignore
+ * import { createHandler } from "./server.ts";
+ *
+ * const jamsocket = createHandler(class {
+ *   message(client: number, text: string, ctx: { sendMessage(to: number, text: string): void }) {
+ *     ctx.sendMessage(client, text);
+ *   }
+ * });
+ * Deno.serve((request) => new URL(request.url).pathname === "/hello"
+ *   ? new Response("hi")
+ *   : jamsocket(request));
+ * ```
+ */
+export function createHandler(
+  service: ServiceDefinition,
+  options: HandlerOptions = {},
+): JamsocketHandler {
+  const logger = options.logger ?? consoleLogger();
+  const metrics = new Metrics();
+  const limits: ClientLimits = {
+    maxMessageBytes: options.maxMessageBytes ?? DEFAULT_CLIENT_LIMITS.maxMessageBytes,
+    maxMessagesPerSecond: options.maxMessagesPerSecond ??
+      DEFAULT_CLIENT_LIMITS.maxMessagesPerSecond,
+    maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_CLIENT_LIMITS.maxBufferedBytes,
+  };
+  const registry = new RoomRegistry(engineFactoryFor(service, logger), {
+    strategy: typeof options.rooms === "object"
+      ? options.rooms
+      : parseRoomIdStrategy(options.rooms ?? "implicit"),
+    maxRooms: options.maxRooms ?? Infinity,
+    room: {
+      logger,
+      metrics,
+      limits,
+      shutdownPolicy: typeof options.shutdownPolicy === "object"
+        ? options.shutdownPolicy
+        : parseShutdownPolicy(options.shutdownPolicy ?? "300sec"),
+    },
+  });
+  const idleTimeout = idleTimeoutFor(
+    options.heartbeatInterval ?? 30,
+    options.heartbeatTimeout ?? 120,
+  );
+  const staticFiles = options.staticDir === undefined
+    ? undefined
+    : new StaticFiles(options.staticDir);
+  let stopping = false;
+
+  async function route(request: Request): Promise<Response> {
+    if (stopping) throw new HttpError(503, "Server is shutting down");
+    const url = new URL(request.url);
+    const path = url.pathname;
+    if (path.startsWith("/ws/")) return roomRequest(request, roomIdFrom(path.slice(4)));
+    if (path === "/status") return allow(request, "GET") ?? textResponse(200, "ok");
+    if (path === "/new_room") {
+      return allow(request, "POST") ?? textResponse(200, registry.createGenerated().id);
+    }
+    if (path === "/metrics") {
+      return allow(request, "GET") ?? new Response(metrics.render(gauges()), {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    }
+    if (staticFiles) return await staticFiles.serve(path, request.method);
+    throw new HttpError(404, "Not found");
+  }
+
+  function roomRequest(request: Request, roomId: string): Response {
+    if (request.method === "POST") return textResponse(200, registry.createExplicit(roomId).id);
+    if (request.method !== "GET") return methodNotAllowed("GET, POST");
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      throw new HttpError(400, "Expected a WebSocket upgrade request (Upgrade: websocket)");
+    }
+    const room = registry.forConnection(roomId);
+    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout });
+    room.accept(socket);
+    return response;
+  }
+
+  function gauges() {
+    let clients = 0;
+    let queueDepth = 0;
+    for (const room of registry.rooms()) {
+      clients += room.clientCount;
+      queueDepth += room.pending;
+    }
+    return { rooms: registry.size, clients, queueDepth, roomHosts: 0 };
+  }
+
+  const handler = async (request: Request): Promise<Response> => {
+    try {
+      return await route(request);
+    } catch (error) {
+      return errorResponse(error, logger);
+    }
+  };
+  return Object.assign(handler, {
+    metrics,
+    replaceService: (next: ServiceDefinition) =>
+      registry.closeAll(
+        CloseCode.ServiceRestart,
+        "Service restart",
+        engineFactoryFor(next, logger),
+      ),
+    shutdown: () => {
+      stopping = true;
+      return registry.closeAll(CloseCode.GoingAway, "Server shutting down");
+    },
+  });
+}
+
+function engineFactoryFor(service: ServiceDefinition, logger: Logger): RoomEngineFactory {
+  const factory = toServiceFactory(service);
+  return (roomId, output) => new LocalEngine(roomId, factory, output, logger);
+}
+
+/** Deno pings after half the idle timeout and closes at the idle timeout. */
+function idleTimeoutFor(interval: number, timeout: number): number {
+  if (interval <= 0 || timeout <= 0) return 0;
+  return Math.min(timeout, 2 * interval);
+}
+
+function roomIdFrom(encoded: string): string {
+  let id: string;
+  try {
+    id = decodeURIComponent(encoded);
+  } catch {
+    throw new HttpError(400, "Room ID is not valid percent-encoding");
+  }
+  validateRoomId(id);
+  return id;
+}
+
+function allow(request: Request, method: "GET" | "POST"): Response | undefined {
+  if (request.method === method || (method === "GET" && request.method === "HEAD")) return;
+  return methodNotAllowed(method);
+}
+
+function methodNotAllowed(allowed: string): Response {
+  const response = textResponse(405, `Method not allowed; use ${allowed}`);
+  response.headers.set("allow", allowed);
+  return response;
+}
+
+/** Options of {@linkcode serve}: the handler's, and where to listen. */
+export interface ServeOptions extends HandlerOptions {
+  /**
+   * The port to listen on; `0` picks a free one.
+   * @default {8080}
+   */
+  port?: number;
+  /**
+   * The address to listen on.
+   * @default {"0.0.0.0"}
+   */
+  hostname?: string;
+  /** Aborting this signal shuts the server down gracefully. */
+  signal?: AbortSignal;
+  /** Called once the server listens; by default the address is logged. */
+  onListen?: (addr: Deno.NetAddr) => void;
+}
+
+/** A running Jamsocket server. */
+export interface JamsocketServer {
+  /** The address the server listens on (with the real port when `port: 0`). */
+  readonly addr: Deno.NetAddr;
+  /** Resolves when the server has stopped. */
+  readonly finished: Promise<void>;
+  /** The handler behind the server: metrics, hot reload. */
+  readonly handler: JamsocketHandler;
+  /**
+   * Stop gracefully: accept nothing new, close every client with 1001, let in-flight events run,
+   * stop timers. Resolves when the server has stopped.
+   */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Serve a service: `GET /status`, `GET /ws/{room}` (WebSocket), `POST /new_room`,
+ * `POST /ws/{room}`, `GET /metrics`, and static files when `staticDir` is set.
+ *
+ * @example The shared counter on a free port
+ * ```ts
+ * import { serve } from "./server.ts";
+ *
+ * const server = serve(class {
+ *   #value = 0;
+ *   message(_client: number, text: string, ctx: { sendMessage(to: number, text: string): void }) {
+ *     if (text === "increment") this.#value++;
+ *     ctx.sendMessage(0, `new value: ${this.#value}`);
+ *   }
+ * }, { port: 0, hostname: "127.0.0.1", onListen() {} });
+ * await server.shutdown();
+ * ```
+ */
+export function serve(service: ServiceDefinition, options: ServeOptions = {}): JamsocketServer {
+  const logger = options.logger ?? consoleLogger();
+  const handler = createHandler(service, { ...options, logger });
+  const server = Deno.serve({
+    port: options.port ?? 8080,
+    hostname: options.hostname,
+    onListen: options.onListen ??
+      ((addr) => logger.info(`Jamsocket listening on http://${addr.hostname}:${addr.port}`)),
+  }, handler);
+  let stopped: Promise<void> | undefined;
+  const shutdown = () =>
+    stopped ??= handler.shutdown().then(() => server.shutdown()).then(() => server.finished);
+  options.signal?.addEventListener("abort", () => void shutdown(), { once: true });
+  return { addr: server.addr, finished: server.finished, handler, shutdown };
+}

@@ -1,0 +1,162 @@
+/**
+ * The service API: what a Jamsocket service implements and what it may call.
+ *
+ * These types mirror the original Rust `jamsocket` crate's `SimpleJamsocketService` and
+ * `JamsocketContext` traits, in TypeScript idiom.
+ *
+ * @module
+ */
+
+/**
+ * A client's id within its room. Ids start at 1 in each room and are never reused while the room
+ * lives. `0` is reserved for {@linkcode MessageRecipient.Broadcast}.
+ */
+export type ClientId = number;
+
+/**
+ * Special message recipients. A recipient is either a {@linkcode ClientId} or
+ * `MessageRecipient.Broadcast` (every client in the room), encoded as `0` exactly as the
+ * original crate's `encode_u32` does, so WASM guests and TypeScript services agree.
+ *
+ * @example Broadcast to the room
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MessageRecipient } from "./service.ts";
+ *
+ * assert.equal(MessageRecipient.Broadcast, 0);
+ * ```
+ */
+export const MessageRecipient = {
+  /** Every client currently in the room. */
+  Broadcast: 0,
+} as const;
+
+/** Who a message goes to: one client, or `MessageRecipient.Broadcast` (`0`) for the whole room. */
+export type MessageRecipient = ClientId | typeof MessageRecipient.Broadcast;
+
+/**
+ * What a service may do in its room. One context is handed to the constructor and to every hook.
+ *
+ * @example A service that greets each client and ticks every second
+ * ```ts
+ * import type { ClientId, JamsocketContext, SimpleJamsocketService } from "./service.ts";
+ * import { MessageRecipient } from "./service.ts";
+ *
+ * class Greeter implements SimpleJamsocketService {
+ *   constructor(_roomId: string, ctx: JamsocketContext) {
+ *     ctx.setTimer(1000);
+ *   }
+ *   connect(client: ClientId, ctx: JamsocketContext) {
+ *     ctx.sendMessage(client, `welcome to ${ctx.roomId}`);
+ *   }
+ *   timer(ctx: JamsocketContext) {
+ *     ctx.sendMessage(MessageRecipient.Broadcast, "tick");
+ *     ctx.setTimer(1000);
+ *   }
+ * }
+ * ```
+ */
+export interface JamsocketContext {
+  /** The id of the room this service instance serves. */
+  readonly roomId: string;
+  /** The clients the service has seen connect and not yet seen disconnect, in join order. */
+  readonly clients: readonly ClientId[];
+  /** Send a text frame to one client or to the whole room. Sends to departed clients are dropped. */
+  sendMessage(recipient: MessageRecipient, message: string): void;
+  /** Send a binary frame to one client or to the whole room. */
+  sendBinary(recipient: MessageRecipient, message: Uint8Array): void;
+  /**
+   * Arm the room's one timer: `timer()` runs once after `ms` milliseconds. A second call replaces
+   * the outstanding timer; the timer dies with the room.
+   */
+  setTimer(ms: number): void;
+}
+
+/** What a hook returns: nothing, or a Promise the room awaits before its next event. */
+export type HookResult = void | Promise<void>;
+
+/**
+ * A room's service. Every hook is optional; a hook may return a Promise, and the room awaits it
+ * before handling its next event. An exception in a hook is logged with the room and client id
+ * and the room goes on.
+ *
+ * @example The shared counter from the original README
+ * ```ts
+ * import { type ClientId, type JamsocketContext, MessageRecipient, type SimpleJamsocketService } from "./service.ts";
+ *
+ * class SharedCounterServer implements SimpleJamsocketService {
+ *   #value = 0;
+ *   message(_client: ClientId, message: string, ctx: JamsocketContext) {
+ *     if (message === "increment") this.#value++;
+ *     else if (message === "decrement") this.#value--;
+ *     ctx.sendMessage(MessageRecipient.Broadcast, `new value: ${this.#value}`);
+ *   }
+ * }
+ * ```
+ */
+export interface SimpleJamsocketService {
+  /** A client joined the room. */
+  connect?(client: ClientId, ctx: JamsocketContext): HookResult;
+  /** A client left the room. */
+  disconnect?(client: ClientId, ctx: JamsocketContext): HookResult;
+  /** A client sent a text frame. */
+  message?(client: ClientId, message: string, ctx: JamsocketContext): HookResult;
+  /** A client sent a binary frame. */
+  binary?(client: ClientId, message: Uint8Array, ctx: JamsocketContext): HookResult;
+  /** The timer armed with {@linkcode JamsocketContext.setTimer} fired. */
+  timer?(ctx: JamsocketContext): HookResult;
+}
+
+/**
+ * A service class: constructed once per room with the room id and the room's context, like the
+ * original crate's `new(room_id, ctx)`.
+ *
+ * @example
+ * ```ts
+ * import type { JamsocketServiceClass } from "./service.ts";
+ *
+ * const Silent: JamsocketServiceClass = class {};
+ * ```
+ */
+export type JamsocketServiceClass = new (
+  roomId: string,
+  ctx: JamsocketContext,
+) => SimpleJamsocketService;
+
+/**
+ * A service factory: called once per room. It may be async; the room's first events wait for it.
+ *
+ * @example
+ * ```ts
+ * import type { JamsocketServiceFactory } from "./service.ts";
+ *
+ * const echo: JamsocketServiceFactory = () => ({
+ *   message: (client, text, ctx) => ctx.sendMessage(client, text),
+ * });
+ * ```
+ */
+export type JamsocketServiceFactory = (
+  roomId: string,
+  ctx: JamsocketContext,
+) => SimpleJamsocketService | Promise<SimpleJamsocketService>;
+
+/**
+ * Turn a service class or factory into a factory.
+ *
+ * @example
+ * ```ts
+ * import { toServiceFactory } from "./service.ts";
+ *
+ * const factory = toServiceFactory(class {});
+ * ```
+ */
+export function toServiceFactory(
+  service: JamsocketServiceClass | JamsocketServiceFactory,
+): JamsocketServiceFactory {
+  if (isClass(service)) return (roomId, ctx) => new service(roomId, ctx);
+  return service as JamsocketServiceFactory;
+}
+
+function isClass(fn: unknown): fn is JamsocketServiceClass {
+  return typeof fn === "function" && /^class\b/.test(Function.prototype.toString.call(fn));
+}
