@@ -11,6 +11,8 @@
 import denoJson from "./deno.json" with { type: "json" };
 import { serveCommand } from "./cli/serve_command.ts";
 import { UsageError } from "./cli/usage_error.ts";
+import { runRoomHost } from "./room_host/host_main.ts";
+import { ROOM_HOST_COMMAND } from "./room_host/pool.ts";
 
 /** The version of this package, as `jamsocket --version` prints it. */
 export const VERSION: string = denoJson.version;
@@ -46,6 +48,9 @@ export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   try {
     switch (command) {
+      case ROOM_HOST_COMMAND:
+        await runRoomHost(Deno.stdin.readable, Deno.stdout);
+        return 0;
       case "serve":
         return await serveCommand(rest);
       case "help":

@@ -141,16 +141,32 @@ export class LocalEngine implements RoomEngine {
     return (this.#queue.length - this.#head) / 3;
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#closed = true;
-    if (!this.#busy || this.#service === undefined) return Promise.resolve();
-    this.#drained ??= Promise.withResolvers();
-    return this.#drained.promise;
+    if (this.#busy && this.#service !== undefined) {
+      this.#drained ??= Promise.withResolvers();
+      await this.#drained.promise;
+    }
+    this.#dispose();
+  }
+
+  /** Let a service that holds resources release them (`[Symbol.dispose]`), once. */
+  #dispose(): void {
+    const service = this.#service as Partial<Disposable> | undefined;
+    this.#service = undefined;
+    try {
+      service?.[Symbol.dispose]?.();
+    } catch (error) {
+      this.#logger.error(
+        `Service dispose threw in room "${this.#ctx.roomId}": ${describeError(error)}`,
+      );
+    }
   }
 
   #start(service: SimpleJamsocketService): void {
     this.#service = service;
-    this.#drain();
+    if (this.#closed) this.#dispose();
+    else this.#drain();
   }
 
   #constructorFailed(error: unknown): void {

@@ -49,3 +49,10 @@ export { consoleLogger, type Logger, type LogLevel } from "./logger.ts";
 export { RoomCrashError } from "./room_engine.ts";
 export { parseRoomIdStrategy, type RoomIdStrategy, type RoomIdStrategyName } from "./room_id.ts";
 export { parseShutdownPolicy, type ShutdownPolicy } from "./shutdown_policy.ts";
+export {
+  loadWasmService,
+  WasmLoadError,
+  WasmService,
+  type WasmServiceOptions,
+  type WasmSource,
+} from "./wasm/host.ts";

@@ -50,6 +50,7 @@ export type CrashKind =
   | "constructor"
   | "trap"
   | "exit"
+  | "abi"
   | "invalid_pointer"
   | "cpu_limit"
   | "host_exit";

@@ -14,8 +14,8 @@ import type { RoomIdStrategy } from "./room_id.ts";
 export interface RoomRegistryConfig {
   /** Which requests may create rooms. */
   readonly strategy: RoomIdStrategy;
-  /** Most rooms alive at once; creating one more answers 503. */
-  readonly maxRooms: number;
+  /** Most rooms alive at once (read at each creation); creating one more answers 503. */
+  readonly capacity: () => number;
   /** Configuration handed to every room (its `onClosed` is the registry's). */
   readonly room: Omit<RoomConfig, "onClosed">;
 }
@@ -109,7 +109,7 @@ export class RoomRegistry {
   }
 
   #create(id: string): Room {
-    const max = this.#config.maxRooms;
+    const max = this.#config.capacity();
     if (this.#rooms.size >= max) {
       throw new HttpError(503, `Server is at capacity (${max} rooms); try again later`);
     }

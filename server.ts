@@ -15,10 +15,8 @@
 import { type ClientLimits, DEFAULT_CLIENT_LIMITS } from "./client_limits.ts";
 import { CloseCode } from "./close_code.ts";
 import { errorResponse, HttpError, textResponse } from "./http_error.ts";
-import { LocalEngine } from "./local_engine.ts";
 import { consoleLogger, type Logger } from "./logger.ts";
 import { Metrics } from "./metrics.ts";
-import type { RoomEngineFactory } from "./room_engine.ts";
 import {
   parseRoomIdStrategy,
   type RoomIdStrategy,
@@ -26,19 +24,19 @@ import {
   validateRoomId,
 } from "./room_id.ts";
 import { RoomRegistry } from "./room_registry.ts";
-import {
-  type JamsocketServiceClass,
-  type JamsocketServiceFactory,
-  toServiceFactory,
-} from "./service.ts";
 import { parseShutdownPolicy, type ShutdownPolicy } from "./shutdown_policy.ts";
+import {
+  createServiceRuntime,
+  type IsolationOptions,
+  type ServiceDefinition,
+  type ServiceRuntime,
+} from "./service_runtime.ts";
 import { StaticFiles } from "./static_files.ts";
 
-/** Anything `serve()` and `createHandler()` run: a service class or a factory. */
-export type ServiceDefinition = JamsocketServiceClass | JamsocketServiceFactory;
+export type { IsolationOptions, ServiceDefinition };
 
 /** Options of {@linkcode createHandler}. */
-export interface HandlerOptions {
+export interface HandlerOptions extends IsolationOptions {
   /**
    * How rooms are created: `implicit`, `api`, `short`, `short<n>` or `uuid`.
    * @default {"implicit"}
@@ -141,11 +139,12 @@ export function createHandler(
       DEFAULT_CLIENT_LIMITS.maxMessagesPerSecond,
     maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_CLIENT_LIMITS.maxBufferedBytes,
   };
-  const registry = new RoomRegistry(engineFactoryFor(service, logger), {
+  let runtime: ServiceRuntime = createServiceRuntime(service, options, logger, metrics);
+  const registry = new RoomRegistry(runtime.engineFactory, {
+    capacity: () => Math.min(options.maxRooms ?? Infinity, runtime.capacity),
     strategy: typeof options.rooms === "object"
       ? options.rooms
       : parseRoomIdStrategy(options.rooms ?? "implicit"),
-    maxRooms: options.maxRooms ?? Infinity,
     room: {
       logger,
       metrics,
@@ -201,7 +200,8 @@ export function createHandler(
       clients += room.clientCount;
       queueDepth += room.pending;
     }
-    return { rooms: registry.size, clients, queueDepth, roomHosts: 0 };
+    queueDepth += runtime.queueDepth;
+    return { rooms: registry.size, clients, queueDepth, roomHosts: runtime.hosts };
   }
 
   const handler = async (request: Request): Promise<Response> => {
@@ -213,22 +213,18 @@ export function createHandler(
   };
   return Object.assign(handler, {
     metrics,
-    replaceService: (next: ServiceDefinition) =>
-      registry.closeAll(
-        CloseCode.ServiceRestart,
-        "Service restart",
-        engineFactoryFor(next, logger),
-      ),
-    shutdown: () => {
+    async replaceService(next: ServiceDefinition) {
+      const previous = runtime;
+      runtime = createServiceRuntime(next, options, logger, metrics);
+      await registry.closeAll(CloseCode.ServiceRestart, "Service restart", runtime.engineFactory);
+      await previous.close();
+    },
+    async shutdown() {
       stopping = true;
-      return registry.closeAll(CloseCode.GoingAway, "Server shutting down");
+      await registry.closeAll(CloseCode.GoingAway, "Server shutting down");
+      await runtime.close();
     },
   });
-}
-
-function engineFactoryFor(service: ServiceDefinition, logger: Logger): RoomEngineFactory {
-  const factory = toServiceFactory(service);
-  return (roomId, output) => new LocalEngine(roomId, factory, output, logger);
 }
 
 /** Deno pings after half the idle timeout and closes at the idle timeout. */

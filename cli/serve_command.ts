@@ -6,8 +6,15 @@
 
 import { serve } from "../server.ts";
 import { parseFlags } from "./parse.ts";
-import { SERVE_FLAGS, SERVE_FLAGS_HELP, serveOptionsFrom } from "./serve_flags.ts";
-import { isScriptPath, loadScriptService } from "./service_loader.ts";
+import {
+  maxMemoryPagesFrom,
+  SERVE_FLAGS,
+  SERVE_FLAGS_HELP,
+  type ServeFlagValues,
+  serveOptionsFrom,
+} from "./serve_flags.ts";
+import { loadService } from "./service_loader.ts";
+import { consoleLogger } from "../logger.ts";
 import { onShutdownSignal } from "./signals.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -49,12 +56,11 @@ export async function serveCommand(args: string[]): Promise<number> {
     );
   }
   const [path] = positionals;
-  const options = serveOptionsFrom(values as Record<string, string>);
-  if (!isScriptPath(path)) {
-    throw new UsageError(`Cannot serve "${path}": expected a .ts or .js module`);
-  }
-  const service = await loadScriptService(path);
-  const server = serve(service, options);
+  const flags = values as ServeFlagValues;
+  const options = serveOptionsFrom(flags);
+  const logger = consoleLogger();
+  const service = await loadService(path, { logger, maxMemoryPages: maxMemoryPagesFrom(flags) });
+  const server = serve(service, { ...options, logger });
   onShutdownSignal(() => server.shutdown());
   await server.finished;
   return 0;

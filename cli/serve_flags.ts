@@ -8,7 +8,9 @@
 import type { ParseArgsConfig } from "node:util";
 import { parseRoomIdStrategy } from "../room_id.ts";
 import type { ServeOptions } from "../server.ts";
+import { DEFAULT_ROOMS_PER_HOST } from "../service_runtime.ts";
 import { parseShutdownPolicy } from "../shutdown_policy.ts";
+import { DEFAULT_MAX_MEMORY_PAGES } from "../wasm/host.ts";
 import { UsageError } from "./usage_error.ts";
 
 type FlagOptions = NonNullable<ParseArgsConfig["options"]>;
@@ -24,6 +26,10 @@ export const SERVE_FLAGS = {
   static: { type: "string" },
   "max-message-size": { type: "string", default: String(1024 * 1024) },
   "max-messages-per-second": { type: "string", default: "0" },
+  "room-hosts": { type: "string", default: "auto" },
+  "rooms-per-host": { type: "string", default: String(DEFAULT_ROOMS_PER_HOST) },
+  "cpu-limit": { type: "string", default: "2" },
+  "memory-limit": { type: "string", default: String(DEFAULT_MAX_MEMORY_PAGES / 16) },
 } as const satisfies FlagOptions;
 
 /** Help text for {@linkcode SERVE_FLAGS}. */
@@ -40,7 +46,17 @@ export const SERVE_FLAGS_HELP = `
       --max-message-size <BYTES>        Close a client that sends a larger frame (1009)
                                         [default: 1048576]
       --max-messages-per-second <N>     Close a client that sends faster (1008); 0 is no
-                                        limit [default: 0]`;
+                                        limit [default: 0]
+      --room-hosts <N|auto>             Child processes that run WASM rooms, so one room
+                                        that spins cannot stall the others; 0 runs them in
+                                        this process; auto is one per CPU [default: auto]
+      --rooms-per-host <N>              New WASM rooms past this many per host get 503
+                                        [default: ${DEFAULT_ROOMS_PER_HOST}]
+      --cpu-limit <SECONDS>             Stop a room host whose event runs longer, crashing
+                                        its rooms (1011) [default: 2]
+      --memory-limit <MiB>              Memory one WASM room may grow to [default: ${
+  DEFAULT_MAX_MEMORY_PAGES / 16
+}]`;
 
 /** The parsed values of {@linkcode SERVE_FLAGS}. */
 export type ServeFlagValues = { [K in keyof typeof SERVE_FLAGS]?: string };
@@ -66,6 +82,11 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     staticDir: values.static,
     maxMessageBytes: integer(values, "max-message-size", 1, 2 ** 31),
     maxMessagesPerSecond: number(values, "max-messages-per-second"),
+    roomHosts: values["room-hosts"] === "auto"
+      ? navigator.hardwareConcurrency
+      : integer(values, "room-hosts", 0, 256),
+    roomsPerHost: integer(values, "rooms-per-host", 1, 30000),
+    cpuLimit: positive(values, "cpu-limit"),
   };
   try {
     if (values.rooms !== undefined) options.rooms = parseRoomIdStrategy(values.rooms);
@@ -76,6 +97,30 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     throw new UsageError((error as Error).message);
   }
   return options;
+}
+
+/**
+ * The per-room memory ceiling from `--memory-limit` (MiB), in 64 KiB pages.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { maxMemoryPagesFrom } from "./serve_flags.ts";
+ *
+ * assert.equal(maxMemoryPagesFrom({ "memory-limit": "2" }), 32);
+ * ```
+ */
+export function maxMemoryPagesFrom(values: ServeFlagValues): number | undefined {
+  const mib = integer(values, "memory-limit", 1, 4096);
+  return mib === undefined ? undefined : mib * 16;
+}
+
+function positive(values: ServeFlagValues, flag: keyof ServeFlagValues): number | undefined {
+  const value = number(values, flag);
+  if (value === 0) {
+    throw new UsageError(`Invalid value for '--${flag}': expected a number > 0, got '0'`);
+  }
+  return value;
 }
 
 function number(values: ServeFlagValues, flag: keyof ServeFlagValues): number | undefined {

@@ -8,6 +8,7 @@ import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ServiceDefinition } from "../server.ts";
 import { UsageError } from "./usage_error.ts";
+import { loadWasmService, type WasmServiceOptions } from "../wasm/host.ts";
 
 const SCRIPT_EXTENSIONS = new Set([".ts", ".tsx", ".js", ".mjs", ".jsx", ".mts"]);
 
@@ -36,6 +37,26 @@ export async function loadScriptService(
     );
   }
   return service;
+}
+
+/**
+ * Load the service `path` names: a `.wasm` module (checked against the ABI), or a TypeScript or
+ * JavaScript module whose default export is a service class or factory.
+ *
+ * @throws {UsageError} when the path is neither, or the script has no usable default export.
+ * @throws {WasmLoadError} when the module is not a valid Jamsocket guest.
+ * @example
+ * ```ts ignore
+ * const service = await loadService("examples/wasm/counter.wasm", { logger });
+ * ```
+ */
+export async function loadService(
+  path: string,
+  options: WasmServiceOptions = {},
+): Promise<ServiceDefinition> {
+  if (isScriptPath(path)) return await loadScriptService(path);
+  if (extname(path).toLowerCase() === ".wasm") return await loadWasmService(path, options);
+  throw new UsageError(`Cannot serve "${path}": expected a .wasm module or a .ts/.js module`);
 }
 
 /**

@@ -28,4 +28,6 @@ export class BinaryEchoServer implements SimpleJamsocketService {
   }
 }
 
+export default BinaryEchoServer;
+
 if (import.meta.main) serve(BinaryEchoServer);

@@ -45,4 +45,6 @@ export class ChatServer implements SimpleJamsocketService {
   }
 }
 
+export default ChatServer;
+
 if (import.meta.main) serve(ChatServer);

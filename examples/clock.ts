@@ -39,4 +39,6 @@ export class ClockServer implements SimpleJamsocketService {
   }
 }
 
+export default ClockServer;
+
 if (import.meta.main) serve(ClockServer);

@@ -28,4 +28,6 @@ export class SharedCounterServer implements SimpleJamsocketService {
   }
 }
 
+export default SharedCounterServer;
+
 if (import.meta.main) serve(SharedCounterServer);

@@ -30,4 +30,6 @@ export class EchoServer implements SimpleJamsocketService {
   }
 }
 
+export default EchoServer;
+
 if (import.meta.main) serve(EchoServer);

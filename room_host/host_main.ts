@@ -1,0 +1,133 @@
+/**
+ * A room host: a child process that runs many rooms' WASM instances, driven by the front over
+ * stdin/stdout with the protocol in `protocol.ts`. It needs no permissions: the module arrives
+ * over stdin, and everything it says goes to stdout (the protocol) or stderr (fatal errors).
+ *
+ * ```sh
+ * deno run --no-config room_host/host_main.ts
+ * ```
+ *
+ * @module
+ */
+
+import { describeError, type Logger } from "../logger.ts";
+import { RoomCrashError } from "../room_engine.ts";
+import { type GuestConfig, GuestInstance, type GuestOutput } from "../wasm/guest_instance.ts";
+import { loadWasmService } from "../wasm/host.ts";
+import { Frame, type FrameCursor, FrameReader, FrameWriter } from "./protocol.ts";
+
+/** Options the front sends with LOAD. */
+export interface HostLoadOptions {
+  name: string;
+  maxMemoryPages: number;
+  args: string[];
+  env: Record<string, string>;
+}
+
+interface HostedRoom {
+  key: Uint8Array;
+  guest: GuestInstance | undefined;
+}
+
+/**
+ * Serve the protocol on `input`/`output` until `input` ends.
+ *
+ * @example
+ * ```ts ignore
+ * await runRoomHost(Deno.stdin.readable, Deno.stdout);
+ * ```
+ */
+export async function runRoomHost(
+  input: ReadableStream<Uint8Array>,
+  output: { write(bytes: Uint8Array): Promise<number> },
+): Promise<void> {
+  const reader = new FrameReader();
+  const out = new FrameWriter();
+  const rooms = new Map<string, HostedRoom>();
+  const logger: Logger = {
+    debug: (line) => out.log(0, line),
+    info: (line) => out.log(1, line),
+    warn: (line) => out.log(2, line),
+    error: (line) => out.log(3, line),
+  };
+  let config: GuestConfig | undefined;
+  let handled = 0;
+
+  const crashed = (roomId: string, room: HostedRoom, error: unknown) => {
+    rooms.delete(roomId);
+    const crash = error instanceof RoomCrashError
+      ? error
+      : new RoomCrashError("trap", `Room host error: ${describeError(error)}`);
+    out.roomEvent(Frame.Crashed, room.key, undefined, `${crash.kind} ${crash.message}`);
+  };
+
+  const guestOutput = (key: Uint8Array): GuestOutput => ({
+    sendText: (recipient, utf8) => out.roomEvent(Frame.SendText, key, recipient, utf8),
+    sendBinary: (recipient, bytes) => out.roomEvent(Frame.SendBinary, key, recipient, bytes),
+    setTimer: (ms) => out.roomEvent(Frame.SetTimer, key, ms),
+  });
+
+  const load = async (frame: FrameCursor) => {
+    const options = JSON.parse(frame.prefixedText()) as HostLoadOptions;
+    try {
+      const service = await loadWasmService(frame.rest().slice(), { ...options, logger });
+      config = { module: service.module, logger, args: options.args, env: options.env };
+      out.empty(Frame.Ready);
+    } catch (error) {
+      out.strings(Frame.Failed, describeError(error));
+    }
+  };
+
+  const handle = (frame: FrameCursor) => {
+    const roomId = frame.room();
+    if (frame.type === Frame.Open) {
+      const room: HostedRoom = { key: out.roomKey(roomId), guest: undefined };
+      rooms.set(roomId, room);
+      try {
+        room.guest = new GuestInstance(config!, roomId, guestOutput(room.key));
+      } catch (error) {
+        crashed(roomId, room, error);
+      }
+      return;
+    }
+    const room = rooms.get(roomId);
+    if (room?.guest === undefined) {
+      if (frame.type === Frame.Close) out.roomEvent(Frame.Closed, out.roomKey(roomId));
+      return;
+    }
+    const guest = room.guest;
+    try {
+      switch (frame.type) {
+        case Frame.Connect:
+          return guest.connect(frame.u32());
+        case Frame.Disconnect:
+          return guest.disconnect(frame.u32());
+        case Frame.Text:
+          return guest.messageUtf8(frame.u32(), frame.rest());
+        case Frame.Binary:
+          return guest.binary(frame.u32(), frame.rest());
+        case Frame.Timer:
+          return guest.timer();
+        case Frame.Close:
+          rooms.delete(roomId);
+          guest[Symbol.dispose]();
+          return out.roomEvent(Frame.Closed, room.key);
+      }
+    } catch (error) {
+      crashed(roomId, room, error);
+    }
+  };
+
+  for await (const chunk of input) {
+    for (const frame of reader.push(chunk)) {
+      if (frame.type === Frame.Load) await load(frame);
+      else handle(frame);
+      handled++;
+    }
+    out.count(Frame.Done, handled);
+    const bytes = out.take();
+    for (let at = 0; at < bytes.length;) at += await output.write(bytes.subarray(at));
+  }
+}
+
+if (import.meta.main) await runRoomHost(Deno.stdin.readable, Deno.stdout);

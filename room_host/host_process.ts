@@ -1,0 +1,225 @@
+/**
+ * One room host child process, seen from the front: frames out through its stdin, frames in from
+ * its stdout, batched both ways.
+ *
+ * @module
+ */
+
+import type { Logger } from "../logger.ts";
+import { type CrashKind, RoomCrashError } from "../room_engine.ts";
+import { decodeGuestText } from "../wasm/guest_text.ts";
+import { Frame, type FrameCursor, FrameReader, type FrameType, FrameWriter } from "./protocol.ts";
+import type { HostLink, RemoteEngine } from "./remote_engine.ts";
+import type { HostLoadOptions } from "./host_main.ts";
+
+const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+const STOP_GRACE_MS = 2000;
+
+/** How to start a host and what to load into it. */
+export interface HostProcessConfig {
+  /** The command that starts a room host (`deno run … host_main.ts`). */
+  readonly command: readonly string[];
+  /** The LOAD frame's options. */
+  readonly load: HostLoadOptions;
+  /** The module's bytes. */
+  readonly module: Uint8Array;
+  /** Where host and guest logs go. */
+  readonly logger: Logger;
+  /** Called once when the process ends without being asked to. */
+  readonly onExit: (host: HostProcess, status: Deno.CommandStatus) => void;
+}
+
+/**
+ * A running room host. Frames for it are appended to one buffer and written in one chunk per
+ * turn of the event loop (or when the previous write completes), so the cost per event stays a
+ * few hundred bytes of copying rather than a write each.
+ */
+export class HostProcess implements HostLink {
+  /** A number naming the host in logs. */
+  readonly id: number;
+  /** The rooms placed on this host. */
+  readonly rooms: Map<string, RemoteEngine> = new Map();
+  /** When the host last had work outstanding and no progress (ms, `performance.now()`). */
+  busySince: number | undefined;
+  readonly #config: HostProcessConfig;
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #out = new FrameWriter();
+  #handled = 0;
+  #writing = false;
+  #flushQueued = false;
+  #stopping = false;
+  /** Resolves when the process has ended. */
+  readonly exited: Promise<Deno.CommandStatus>;
+
+  /** Start the process and send it the module. */
+  constructor(id: number, config: HostProcessConfig) {
+    this.id = id;
+    this.#config = config;
+    const [command, ...args] = config.command;
+    this.#child = new Deno.Command(command, {
+      args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#writer = this.#child.stdin.getWriter();
+    this.#writer.closed.catch(() => {});
+    this.#out.load(config.load, config.module);
+    this.#queue();
+    this.exited = this.#child.status;
+    void this.#read();
+    void this.#readErrors();
+    this.exited.then((status) => {
+      if (!this.#stopping) config.onExit(this, status);
+    });
+  }
+
+  /** Frames written and not yet handled by the host. */
+  get outstanding(): number {
+    return this.#out.frames - this.#handled;
+  }
+
+  send(type: FrameType, room: Uint8Array, value?: number, payload?: string | Uint8Array): void {
+    this.#out.roomEvent(type, room, value, payload);
+    this.#queue();
+  }
+
+  roomKey(roomId: string): Uint8Array {
+    return this.#out.roomKey(roomId);
+  }
+
+  release(roomId: string): void {
+    this.rooms.delete(roomId);
+  }
+
+  /** Kill the process now and crash every room on it with `kind` and `reason`. */
+  kill(kind: CrashKind, reason: string): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    this.#crashAll(kind, reason);
+  }
+
+  /** End the process gracefully (stdin closes, the host exits), killing it after a grace period. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#writer.close().catch(() => {});
+    const timer = setTimeout(() => this.kill("host_exit", "Room host stopped"), STOP_GRACE_MS);
+    await this.exited;
+    clearTimeout(timer);
+    this.#crashAll("host_exit", "Room host stopped");
+  }
+
+  /** The process ended by itself: crash its rooms. */
+  lost(status: Deno.CommandStatus): void {
+    this.#stopping = true;
+    const how = status.signal ? `signal ${status.signal}` : `exit code ${status.code}`;
+    this.#crashAll("host_exit", `Room host exited unexpectedly (${how})`);
+  }
+
+  #crashAll(kind: CrashKind, reason: string): void {
+    for (const engine of [...this.rooms.values()]) {
+      engine.crashed(new RoomCrashError(kind, reason));
+    }
+    this.rooms.clear();
+  }
+
+  #queue(): void {
+    this.busySince ??= performance.now();
+    if (this.#flushQueued || this.#writing) return;
+    this.#flushQueued = true;
+    queueMicrotask(() => this.#flush());
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushQueued = false;
+    this.#writing = true;
+    try {
+      while (this.#out.length > 0 && !this.#stopping) await this.#writer.write(this.#out.take());
+    } catch {
+      // the host is gone; its exit is handled by `exited`
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  async #read(): Promise<void> {
+    const reader = new FrameReader();
+    try {
+      for await (const chunk of this.#child.stdout) {
+        for (const frame of reader.push(chunk)) this.#onFrame(frame);
+      }
+    } catch {
+      // the process ended; `exited` tells how
+    }
+  }
+
+  async #readErrors(): Promise<void> {
+    const lines = this.#child.stderr.pipeThrough(new TextDecoderStream());
+    let pending = "";
+    try {
+      for await (const text of lines) {
+        const parts = (pending + text).split("\n");
+        pending = parts.pop()!;
+        for (const line of parts) this.#config.logger.error(`Room host ${this.id}: ${line}`);
+      }
+    } catch {
+      // the process ended
+    }
+    if (pending) this.#config.logger.error(`Room host ${this.id}: ${pending}`);
+  }
+
+  #onFrame(frame: FrameCursor): void {
+    switch (frame.type) {
+      case Frame.Done:
+        this.#handled = frame.u32();
+        this.busySince = this.outstanding > 0 ? performance.now() : undefined;
+        return;
+      case Frame.Log:
+        this.#config.logger[LOG_LEVELS[frame.u8()] ?? "info"](frame.text());
+        return;
+      case Frame.Ready:
+        return;
+      case Frame.Failed:
+        this.#config.logger.error(
+          `Room host ${this.id} could not load the module: ${frame.text()}`,
+        );
+        return;
+    }
+    const roomId = frame.room();
+    const engine = this.rooms.get(roomId);
+    if (engine === undefined) return;
+    switch (frame.type) {
+      case Frame.SendText: {
+        const recipient = frame.u32();
+        const text = decodeGuestText(frame.rest(), roomId, recipient, this.#config.logger);
+        if (text !== undefined) engine.output.send(recipient, text);
+        return;
+      }
+      case Frame.SendBinary: {
+        const recipient = frame.u32();
+        engine.output.send(recipient, frame.rest().slice());
+        return;
+      }
+      case Frame.SetTimer:
+        engine.output.setTimer(frame.u32());
+        return;
+      case Frame.Crashed: {
+        const text = frame.text();
+        const space = text.indexOf(" ");
+        engine.crashed(
+          new RoomCrashError(text.slice(0, space) as CrashKind, text.slice(space + 1)),
+        );
+        return;
+      }
+      case Frame.Closed:
+        engine.closed();
+        return;
+    }
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * A room whose service runs in a room host process.
+ *
+ * @module
+ */
+
+import type { RoomCrashError, RoomEngine, RoomOutput } from "../room_engine.ts";
+import type { ClientId } from "../service.ts";
+import { Frame, type FrameType } from "./protocol.ts";
+
+/** What a {@linkcode RemoteEngine} needs from the host connection it lives on. */
+export interface HostLink {
+  /** Queue a frame for the host. */
+  send(type: FrameType, room: Uint8Array, value?: number, payload?: string | Uint8Array): void;
+  /** The encoded room id, for frames. */
+  roomKey(roomId: string): Uint8Array;
+  /** The room is gone from this host. */
+  release(roomId: string): void;
+}
+
+/**
+ * Forwards a room's events to its host as frames, in order; the host runs them one at a time
+ * and answers with sends, timer requests and crashes, which the pool hands to
+ * {@linkcode RemoteEngine.output}.
+ *
+ * @example
+ * ```ts ignore
+ * const engine = new RemoteEngine("lobby", output, link);
+ * engine.message(1, "increment");
+ * ```
+ */
+export class RemoteEngine implements RoomEngine {
+  /** The room's id. */
+  readonly roomId: string;
+  /** Where the host's answers for this room go. */
+  readonly output: RoomOutput;
+  readonly #link: HostLink;
+  readonly #key: Uint8Array;
+  #closed: PromiseWithResolvers<void> | undefined;
+  #gone = false;
+
+  /** Open the room on the host behind `link`. */
+  constructor(roomId: string, output: RoomOutput, link: HostLink) {
+    this.roomId = roomId;
+    this.output = output;
+    this.#link = link;
+    this.#key = link.roomKey(roomId);
+    link.send(Frame.Open, this.#key);
+  }
+
+  /** Events are counted by the host pool, not per room. */
+  get pending(): number {
+    return 0;
+  }
+
+  connect(client: ClientId): void {
+    if (!this.#gone) this.#link.send(Frame.Connect, this.#key, client);
+  }
+
+  disconnect(client: ClientId): void {
+    if (!this.#gone) this.#link.send(Frame.Disconnect, this.#key, client);
+  }
+
+  message(client: ClientId, text: string): void {
+    if (!this.#gone) this.#link.send(Frame.Text, this.#key, client, text);
+  }
+
+  binary(client: ClientId, bytes: Uint8Array): void {
+    if (!this.#gone) this.#link.send(Frame.Binary, this.#key, client, bytes);
+  }
+
+  timer(): void {
+    if (!this.#gone) this.#link.send(Frame.Timer, this.#key);
+  }
+
+  /** Ask the host to drop the room; resolves when it has (or when the host is gone). */
+  close(): Promise<void> {
+    if (this.#closed) return this.#closed.promise;
+    this.#closed = Promise.withResolvers();
+    if (this.#gone) this.#closed.resolve();
+    else this.#link.send(Frame.Close, this.#key);
+    return this.#closed.promise;
+  }
+
+  /** The host confirmed the room is closed. */
+  closed(): void {
+    this.#finish();
+  }
+
+  /** The room crashed on its host, or its host was stopped. */
+  crashed(error: RoomCrashError): void {
+    if (this.#gone) return;
+    this.#finish();
+    this.output.crash(error);
+  }
+
+  #finish(): void {
+    this.#gone = true;
+    this.#link.release(this.roomId);
+    this.#closed?.resolve();
+  }
+}

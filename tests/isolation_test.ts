@@ -1,0 +1,165 @@
+import assert from "node:assert/strict";
+import { CloseCode } from "../close_code.ts";
+import { loadWasmService, type WasmService } from "../wasm/host.ts";
+import type { ServeOptions } from "../server.ts";
+import { TestClient } from "./_client.ts";
+import { childCpuTicks, startCli } from "./_cli.ts";
+import { fixture } from "./_fixtures.ts";
+import { startServer, type TestServer } from "./_server.ts";
+import { guestWat, wat } from "./_wat.ts";
+
+/** Echoes every message, except "spin" (4 bytes, starting with "s"), which never returns. */
+const SPIN_ON_REQUEST = guestWat(`
+  (if (i32.and (i32.eq (local.get $len) (i32.const 4))
+               (i32.eq (i32.load8_u (local.get $ptr)) (i32.const 115)))
+    (then (loop $forever (br $forever))))
+  (call $send (local.get $client) (local.get $ptr) (local.get $len))`);
+
+async function isolated(
+  module: Uint8Array,
+  options: ServeOptions = {},
+  serviceOptions: { maxMemoryPages?: number } = {},
+): Promise<{ server: TestServer; service: WasmService }> {
+  const server = startServer(() => ({}), { roomHosts: 2, cpuLimit: 0.5, ...options });
+  const service = await loadWasmService(module, { logger: server.logger, ...serviceOptions });
+  await server.server.handler.replaceService(service);
+  return { server, service };
+}
+
+async function echo(client: TestClient, text: string): Promise<number> {
+  const started = performance.now();
+  client.send(text);
+  assert.equal(await client.next(), text);
+  return performance.now() - started;
+}
+
+/** Write a module to a temp file for the CLI. */
+async function moduleFile(bytes: Uint8Array): Promise<string> {
+  const path = await Deno.makeTempFile({ suffix: ".wasm" });
+  await Deno.writeFile(path, bytes);
+  return path;
+}
+
+/** A client of a CLI server. */
+function cliClient(port: number, room: string): Promise<TestClient> {
+  return TestClient.open(`ws://127.0.0.1:${port}/ws/${room}`);
+}
+
+Deno.test("room hosts run WASM rooms in child processes, and rooms answer as in-process ones", async () => {
+  const { server } = await isolated(await fixture("echo"));
+  const a = await server.connect("a");
+  const b = await server.connect("b");
+  assert.equal(await a.next(), "hello");
+  assert.equal(await b.next(), "hello");
+  await echo(a, "from a");
+  await echo(b, "from b ✓");
+  const metrics = await (await fetch(`${server.http}/metrics`)).text();
+  assert.match(metrics, /^jamsocket_room_hosts 2$/m);
+  assert.match(metrics, /^jamsocket_rooms 2$/m);
+  await Promise.all([a.close(), b.close()]);
+  await server[Symbol.asyncDispose]();
+});
+
+Deno.test("a room that spins is stopped at the CPU limit while another room keeps answering", async () => {
+  const path = await moduleFile(wat(SPIN_ON_REQUEST));
+  const cli = await startCli(["serve", path, "--room-hosts", "2", "--cpu-limit", "0.5"]);
+  const healthy = await cliClient(cli.port, "healthy");
+  const hog = await cliClient(cli.port, "hog");
+  const neighbour = await cliClient(cli.port, "hog");
+  await echo(hog, "warm");
+  hog.send("spin");
+  const crashed = hog.waitClosed();
+  let slowest = 0;
+  let replies = 0;
+  const spinStarted = performance.now();
+  while (performance.now() - spinStarted < 700) {
+    slowest = Math.max(slowest, await echo(healthy, `ping ${replies++}`));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.ok(replies >= 20, `only ${replies} replies while the other room spun`);
+  assert.ok(slowest < 250, `a reply took ${slowest.toFixed(0)} ms while the other room spun`);
+  for (const event of [await crashed, await neighbour.waitClosed()]) {
+    assert.equal(event.code, CloseCode.InternalError);
+    assert.equal(event.reason, "Room host stopped: an event ran past the CPU limit of 0.5 s");
+  }
+  await cli.waitFor(/Room "hog" crashed \(cpu_limit\)/);
+  await cli.waitFor(/made no progress for 0\.5 s \(CPU limit\); stopping it/);
+
+  const before = await childCpuTicks(cli.process.pid);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const after = await childCpuTicks(cli.process.pid);
+  assert.equal(after.size, 2, "the killed room host was not replaced");
+  const busy = [...after].filter(([pid, ticks]) => ticks - (before.get(pid) ?? 0) > 10);
+  assert.deepEqual(busy, [], "a room host is still burning CPU after the kill");
+
+  const again = await cliClient(cli.port, "hog");
+  await echo(again, "usable again");
+  await echo(healthy, "fine");
+  const metrics = await (await fetch(`http://127.0.0.1:${cli.port}/metrics`)).text();
+  assert.match(metrics, /^jamsocket_room_host_restarts_total 1$/m);
+  assert.match(metrics, /^jamsocket_room_crashes_total\{reason="cpu_limit"\} 1$/m);
+  await Promise.all([healthy.close(), again.close()]);
+  assert.equal((await cli.stop()).code, 0);
+  await Deno.remove(path);
+});
+
+Deno.test("room hosts enforce the per-room memory ceiling", async () => {
+  const { server } = await isolated(await fixture("grow_memory"), {}, { maxMemoryPages: 4 });
+  const client = await server.connect("g");
+  assert.equal(await client.next(), "hello");
+  client.send("grow");
+  assert.equal(await client.next(), "grew 3");
+  await client.close();
+  await server[Symbol.asyncDispose]();
+});
+
+Deno.test("past the rooms-per-host ceiling, a new room gets 503 and the process lives", async () => {
+  const { server } = await isolated(await fixture("echo"), { roomsPerHost: 1 });
+  const a = await server.connect("a");
+  const b = await server.connect("b");
+  assert.equal(await a.next(), "hello");
+  const refused = await fetch(`${server.http}/ws/c`, { method: "POST" });
+  assert.equal(refused.status, 503);
+  assert.equal(await refused.text(), "Server is at capacity (2 WASM rooms); try again later");
+  await echo(a, "fine");
+  await Promise.all([a.close(), b.close()]);
+  await server[Symbol.asyncDispose]();
+});
+
+Deno.test("a room host that dies crashes only its rooms and is replaced", async () => {
+  const path = await moduleFile(await fixture("echo"));
+  const cli = await startCli(["serve", path, "--room-hosts", "2"]);
+  const first = await cliClient(cli.port, "first");
+  const second = await cliClient(cli.port, "second");
+  await first.next();
+  await second.next();
+  const pids = [...(await childCpuTicks(cli.process.pid)).keys()];
+  assert.equal(pids.length, 2);
+  Deno.kill(pids[0], "SIGKILL");
+  const event = await Promise.race([first.waitClosed(), second.waitClosed()]);
+  assert.equal(event.code, CloseCode.InternalError);
+  assert.equal(event.reason, "Room host exited unexpectedly (signal SIGKILL)");
+  const survivor = first.socket.readyState === WebSocket.OPEN ? first : second;
+  await echo(survivor, "unharmed");
+  const fresh = await cliClient(cli.port, "third");
+  assert.equal(await fresh.next(), "hello");
+  await Promise.all([survivor.close(), fresh.close()]);
+  assert.equal((await cli.stop()).code, 0);
+  await Deno.remove(path);
+});
+
+Deno.test("SIGTERM closes clients with 1001, stops every room host and exits 0", async () => {
+  const path = await moduleFile(await fixture("echo"));
+  const cli = await startCli(["serve", path, "--room-hosts", "2"]);
+  const client = await cliClient(cli.port, "bye");
+  await client.next();
+  assert.equal((await childCpuTicks(cli.process.pid)).size, 2);
+  const hosts = [...(await childCpuTicks(cli.process.pid)).keys()];
+  const status = await cli.stop();
+  assert.equal((await client.waitClosed()).code, CloseCode.GoingAway);
+  assert.equal(status.code, 0);
+  for (const pid of hosts) {
+    assert.equal(await Deno.stat(`/proc/${pid}`).then(() => true, () => false), false);
+  }
+  await Deno.remove(path);
+});
