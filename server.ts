@@ -62,6 +62,11 @@ export interface HandlerOptions extends IsolationOptions {
   /** Serve the files of this folder for every other `GET` (`index.html` for `/`). */
   staticDir?: string;
   /**
+   * Answer requests that match no Jamsocket route and no static file (instead of 404): your own
+   * routes, or a page. `jamsocket dev` serves its dev page this way.
+   */
+  fallback?: (request: Request) => Response | Promise<Response>;
+  /**
    * Largest frame a client may send, in bytes (larger: close 1009).
    * @default {1048576}
    */
@@ -177,7 +182,14 @@ export function createHandler(
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
       });
     }
-    if (staticFiles) return await staticFiles.serve(path, request.method);
+    if (staticFiles) {
+      try {
+        return await staticFiles.serve(path, request.method);
+      } catch (error) {
+        if (!(options.fallback && error instanceof HttpError && error.status === 404)) throw error;
+      }
+    }
+    if (options.fallback) return await options.fallback(request);
     throw new HttpError(404, "Not found");
   }
 

@@ -151,3 +151,16 @@ Deno.test("requests after shutdown are 503", async () => {
   await handle.shutdown();
   assert.deepEqual(await answer(handle, "GET", "/status"), [503, "Server is shutting down"]);
 });
+
+Deno.test("fallback answers what no route and no static file does", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/a.txt`, "file");
+  const handle = handler({
+    staticDir: dir,
+    fallback: (request) => new Response(`fallback ${new URL(request.url).pathname}`),
+  });
+  assert.deepEqual(await answer(handle, "GET", "/a.txt"), [200, "file"]);
+  assert.deepEqual(await answer(handle, "GET", "/other"), [200, "fallback /other"]);
+  assert.deepEqual(await answer(handle, "GET", "/status"), [200, "ok"]);
+  await Deno.remove(dir, { recursive: true });
+});
