@@ -1,5 +1,6 @@
 /**
- * The `jamsocket` command: `serve` a service module, `dev` a service in a folder.
+ * The `jamsocket` command: `serve` a service module, `dev` (build, serve, watch, hot-reload) or
+ * `build` the service in a folder.
  *
  * ```sh
  * deno run -A cli.ts serve examples/counter.ts --port 8080
@@ -9,6 +10,7 @@
  */
 
 import denoJson from "./deno.json" with { type: "json" };
+import { buildCommand, devCommand } from "./cli/dev_command.ts";
 import { serveCommand } from "./cli/serve_command.ts";
 import { UsageError } from "./cli/usage_error.ts";
 import { runRoomHost } from "./room_host/host_main.ts";
@@ -24,6 +26,8 @@ Usage: jamsocket <COMMAND>
 
 Commands:
   serve  Serve a service: a .wasm module or a .ts/.js module
+  dev    Build the service in a folder, serve it, and hot-reload it on changes
+  build  Build the service in a folder and print the module's path
   help   Print this message
 
 Options:
@@ -53,6 +57,10 @@ export async function main(args: string[]): Promise<number> {
         return 0;
       case "serve":
         return await serveCommand(rest);
+      case "dev":
+        return await devCommand(rest);
+      case "build":
+        return await buildCommand(rest);
       case "help":
       case "--help":
       case "-h":

@@ -97,15 +97,18 @@ export class RoomRegistry {
 
   /**
    * Close every room with `code` (1001 on shutdown, 1012 on reload) and, when given, run new rooms
-   * on `engineFactory` from now on. Resolves when the rooms' in-flight events have run.
+   * on `engineFactory` from now on. Resolves with how many rooms were closed, once their
+   * in-flight events have run.
    */
   async closeAll(
     code: CloseCode,
     reason: string,
     engineFactory?: RoomEngineFactory,
-  ): Promise<void> {
+  ): Promise<number> {
     if (engineFactory) this.#engineFactory = engineFactory;
-    await Promise.all([...this.#rooms.values()].map((room) => room.close(code, reason)));
+    const rooms = [...this.#rooms.values()];
+    await Promise.all(rooms.map((room) => room.close(code, reason)));
+    return rooms.length;
   }
 
   #create(id: string): Room {

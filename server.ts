@@ -104,9 +104,10 @@ export interface JamsocketHandler {
   readonly metrics: Metrics;
   /**
    * Hot-reload: run new rooms on `service` from now on, and close every open room with 1012
-   * (service restart) so its clients reconnect into a fresh room.
+   * (service restart) so its clients reconnect into a fresh room. Resolves with the number of
+   * rooms closed.
    */
-  replaceService(service: ServiceDefinition): Promise<void>;
+  replaceService(service: ServiceDefinition): Promise<number>;
   /**
    * Close every room with 1001 (going away) and resolve once in-flight events have run. Requests
    * that arrive afterwards get 503.
@@ -228,8 +229,13 @@ export function createHandler(
     async replaceService(next: ServiceDefinition) {
       const previous = runtime;
       runtime = createServiceRuntime(next, options, logger, metrics);
-      await registry.closeAll(CloseCode.ServiceRestart, "Service restart", runtime.engineFactory);
+      const closed = await registry.closeAll(
+        CloseCode.ServiceRestart,
+        "Service restart",
+        runtime.engineFactory,
+      );
       await previous.close();
+      return closed;
     },
     async shutdown() {
       stopping = true;

@@ -15,21 +15,24 @@ import { UsageError } from "./usage_error.ts";
 
 type FlagOptions = NonNullable<ParseArgsConfig["options"]>;
 
-/** The server flags, for `parseArgs`. Values stay strings; {@linkcode serveOptionsFrom} checks them. */
+/**
+ * The server flags, for `parseArgs`. Values stay strings, and a flag not given stays undefined;
+ * {@linkcode serveOptionsFrom} checks them and leaves defaults to the server.
+ */
 export const SERVE_FLAGS = {
-  port: { type: "string", short: "p", default: "8080" },
-  hostname: { type: "string", default: "0.0.0.0" },
-  rooms: { type: "string", short: "r", default: "implicit" },
-  "heartbeat-interval": { type: "string", short: "i", default: "30" },
-  "heartbeat-timeout": { type: "string", short: "t", default: "120" },
-  "shutdown-policy": { type: "string", short: "s", default: "300sec" },
+  port: { type: "string", short: "p" },
+  hostname: { type: "string" },
+  rooms: { type: "string", short: "r" },
+  "heartbeat-interval": { type: "string", short: "i" },
+  "heartbeat-timeout": { type: "string", short: "t" },
+  "shutdown-policy": { type: "string", short: "s" },
   static: { type: "string" },
-  "max-message-size": { type: "string", default: String(1024 * 1024) },
-  "max-messages-per-second": { type: "string", default: "0" },
-  "room-hosts": { type: "string", default: "auto" },
-  "rooms-per-host": { type: "string", default: String(DEFAULT_ROOMS_PER_HOST) },
-  "cpu-limit": { type: "string", default: "2" },
-  "memory-limit": { type: "string", default: String(DEFAULT_MAX_MEMORY_PAGES / 16) },
+  "max-message-size": { type: "string" },
+  "max-messages-per-second": { type: "string" },
+  "room-hosts": { type: "string" },
+  "rooms-per-host": { type: "string" },
+  "cpu-limit": { type: "string" },
+  "memory-limit": { type: "string" },
 } as const satisfies FlagOptions;
 
 /** Help text for {@linkcode SERVE_FLAGS}. */
@@ -82,7 +85,7 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     staticDir: values.static,
     maxMessageBytes: integer(values, "max-message-size", 1, 2 ** 31),
     maxMessagesPerSecond: number(values, "max-messages-per-second"),
-    roomHosts: values["room-hosts"] === "auto"
+    roomHosts: (values["room-hosts"] ?? "auto") === "auto"
       ? navigator.hardwareConcurrency
       : integer(values, "room-hosts", 0, 256),
     roomsPerHost: integer(values, "rooms-per-host", 1, 30000),

@@ -15,17 +15,24 @@ export interface CliProcess {
   readonly lines: string[];
   /** The port it listens on, read from its "listening" line. */
   readonly port: number;
-  /** Wait for a printed line matching `pattern`. */
-  waitFor(pattern: RegExp, ms?: number): Promise<string>;
+  /** Wait for a printed line matching `pattern`, among the lines from index `from` on. */
+  waitFor(pattern: RegExp, ms?: number, from?: number): Promise<string>;
   /** Send SIGTERM and wait for the exit status. */
   stop(): Promise<Deno.CommandStatus>;
 }
 
+/** Where and how to run the CLI. */
+export interface CliOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
 /** Run `deno run -A cli.ts ...args` and collect its output. */
-export function runCli(args: string[], options: { cwd?: string } = {}): Deno.ChildProcess {
+export function runCli(args: string[], options: CliOptions = {}): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, ...args],
     cwd: options.cwd,
+    env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -50,7 +57,7 @@ export async function cliOutput(
 /** Start a server command (`serve` or `dev`) on 127.0.0.1 and wait until it listens. */
 export async function startCli(
   args: string[],
-  options: { cwd?: string; ms?: number } = {},
+  options: CliOptions & { ms?: number } = {},
 ): Promise<CliProcess> {
   const process = runCli([...args, "--port", "0", "--hostname", "127.0.0.1"], options);
   const lines: string[] = [];
@@ -68,8 +75,8 @@ export async function startCli(
   };
   void collect(process.stdout);
   void collect(process.stderr);
-  const waitFor = (pattern: RegExp, ms = WAIT_MS) => {
-    const seen = lines.find((line) => pattern.test(line));
+  const waitFor = (pattern: RegExp, ms = WAIT_MS, from = 0) => {
+    const seen = lines.slice(from).find((line) => pattern.test(line));
     if (seen) return Promise.resolve(seen);
     return withTimeout(
       new Promise<string>((resolve) => watchers.push({ pattern, resolve })),

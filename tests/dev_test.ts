@@ -1,0 +1,220 @@
+/**
+ * `jamsocket dev` on temporary copies of the Rust, AssemblyScript and TypeScript examples: the
+ * service answers; an edit changes what new clients see without restarting the process; open
+ * clients get 1012; a broken edit keeps the last good build serving and prints the compiler's
+ * error; fixing it reloads again.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CloseCode } from "../close_code.ts";
+import { TestClient } from "./_client.ts";
+import { cliOutput, type CliProcess, startCli } from "./_cli.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const RUST_ENV = { CARGO: "/usr/bin/cargo", RUSTC: "/usr/bin/rustc" };
+const BUILD_MS = 180_000;
+
+/** Copy `from` (a folder of the repo) into a new temp folder, skipping build outputs. */
+async function copyProject(from: string): Promise<string> {
+  const to = await Deno.makeTempDir({ prefix: "jamsocket-dev-" });
+  const copy = async (src: string, dst: string) => {
+    for await (const entry of Deno.readDir(src)) {
+      if (["target", "build", "node_modules"].includes(entry.name)) continue;
+      if (entry.isDirectory) {
+        await Deno.mkdir(join(dst, entry.name));
+        await copy(join(src, entry.name), join(dst, entry.name));
+      } else await Deno.copyFile(join(src, entry.name), join(dst, entry.name));
+    }
+  };
+  await copy(join(ROOT, from), to);
+  return to;
+}
+
+/** Replace `from` by `to` in a file (which must contain it). */
+async function edit(path: string, from: string, to: string): Promise<void> {
+  const text = await Deno.readTextFile(path);
+  assert.ok(text.includes(from), `${path} does not contain ${from}`);
+  await Deno.writeTextFile(path, text.replace(from, to));
+}
+
+/** Connect to room `room`, send "increment", and return the reply. */
+async function incrementReply(cli: CliProcess, room: string): Promise<string> {
+  const client = await TestClient.open(`ws://127.0.0.1:${cli.port}/ws/${room}`);
+  client.send("increment");
+  const reply = await client.nextText();
+  await client.close();
+  return reply;
+}
+
+interface DevCase {
+  project: string;
+  /** The folder `dev` runs on, inside the copy. */
+  dir: (copy: string) => string;
+  /** The file to edit, inside the copy. */
+  source: (copy: string) => string;
+  /** The reply format as written in the source, and a new one. */
+  format: [original: string, edited: string, fixed: string];
+  /** A text that makes the source fail to compile. */
+  breakage: string;
+  /** A line the compiler prints for the breakage. */
+  diagnostic: RegExp;
+  env?: Record<string, string>;
+}
+
+const CASES: Record<string, DevCase> = {
+  "Rust": {
+    project: "examples/wasm/rust",
+    dir: (copy) => join(copy, "counter"),
+    source: (copy) => join(copy, "counter/src/lib.rs"),
+    format: ['"new value: {}"', '"counter is {}"', '"count: {}"'],
+    breakage: "this is not rust",
+    diagnostic: /error: expected one of|error\[E|error: /,
+    env: RUST_ENV,
+  },
+  "AssemblyScript": {
+    project: "examples/assemblyscript",
+    dir: (copy) => copy,
+    source: (copy) => join(copy, "assembly/index.ts"),
+    format: ["`new value: ${this.value}`", "`counter is ${this.value}`", "`count: ${this.value}`"],
+    breakage: "let broken: i32 = ;",
+    diagnostic: /ERROR/,
+  },
+};
+
+for (const [language, c] of Object.entries(CASES)) {
+  Deno.test(`jamsocket dev (${language}) builds, serves, hot-reloads, and survives a broken edit`, async () => {
+    const copy = await copyProject(c.project);
+    const cli = await startCli(["dev", c.dir(copy), "--room-hosts", "0"], {
+      env: c.env,
+      ms: BUILD_MS,
+    });
+    try {
+      await cli.waitFor(/^Built .* in \d+\.\d\d s: /);
+      await cli.waitFor(/dev page {2}http:\/\/127\.0\.0\.1:\d+\/$/);
+      assert.equal(await incrementReply(cli, "a"), "new value: 1");
+
+      const open = await TestClient.open(`ws://127.0.0.1:${cli.port}/ws/a`);
+      let mark = cli.lines.length;
+      await edit(c.source(copy), c.format[0], c.format[1]);
+      await cli.waitFor(/^Rebuilt .*; reloaded, 1 open room restarted \(1012\)$/, BUILD_MS, mark);
+      const restart = await open.waitClosed();
+      assert.deepEqual([restart.code, restart.reason], [
+        CloseCode.ServiceRestart,
+        "Service restart",
+      ]);
+      assert.equal(await incrementReply(cli, "a"), "counter is 1");
+
+      mark = cli.lines.length;
+      const source = await Deno.readTextFile(c.source(copy));
+      await Deno.writeTextFile(c.source(copy), `${source}\n${c.breakage}\n`);
+      await cli.waitFor(/^Still serving the last good build\.$/, BUILD_MS, mark);
+      assert.ok(cli.lines.slice(mark).some((line) => c.diagnostic.test(line)), "no diagnostic");
+      assert.equal(await incrementReply(cli, "b"), "counter is 1");
+
+      mark = cli.lines.length;
+      await Deno.writeTextFile(c.source(copy), source.replace(c.format[1], c.format[2]));
+      await cli.waitFor(/^Rebuilt /, BUILD_MS, mark);
+      assert.equal(await incrementReply(cli, "c"), "count: 1");
+    } finally {
+      assert.equal((await cli.stop()).code, 0);
+      await Deno.remove(copy, { recursive: true });
+    }
+  });
+}
+
+Deno.test("jamsocket dev (TypeScript) re-imports a service.ts on change", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "jamsocket-dev-" });
+  const service = join(dir, "service.ts");
+  const source = (reply: string) =>
+    `import type { JamsocketContext } from "${join(ROOT, "mod.ts")}";
+export default class Counter {
+  #value = 0;
+  message(_client: number, text: string, ctx: JamsocketContext) {
+    if (text === "increment") this.#value++;
+    ctx.sendMessage(0, \`${reply} \${this.#value}\`);
+  }
+}
+`;
+  await Deno.writeTextFile(service, source("new value:"));
+  const cli = await startCli(["dev", dir]);
+  try {
+    await cli.waitFor(/^Built TypeScript service \(service\.ts\) in /);
+    assert.equal(await incrementReply(cli, "t"), "new value: 1");
+    let mark = cli.lines.length;
+    await Deno.writeTextFile(service, source("counter is"));
+    await cli.waitFor(/^Rebuilt /, 30_000, mark);
+    assert.equal(await incrementReply(cli, "t"), "counter is 1");
+    mark = cli.lines.length;
+    await Deno.writeTextFile(service, "export default class {\n  message( {\n}\n");
+    await cli.waitFor(/^Still serving the last good build\.$/, 30_000, mark);
+    assert.ok(cli.lines.slice(mark).some((line) => /Cannot import "service\.ts"/.test(line)));
+    assert.equal(await incrementReply(cli, "u"), "counter is 1");
+  } finally {
+    assert.equal((await cli.stop()).code, 0);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("jamsocket dev builds any toolchain named by jamsocket.toml", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "jamsocket-dev-" });
+  await Deno.copyFile(join(ROOT, "tests/fixtures/echo.wasm"), join(dir, "source.wasm"));
+  await Deno.writeTextFile(
+    join(dir, "jamsocket.toml"),
+    `[service]\nbuild = "cp source.wasm out.wasm"\nmodule = "out.wasm"\nroom_strategy = "api"\n`,
+  );
+  const cli = await startCli(["dev", dir, "--no-watch", "--room-hosts", "0"]);
+  try {
+    await cli.waitFor(/^Built custom build \(cp source\.wasm out\.wasm\) in .*: out\.wasm$/);
+    const refused = await fetch(`http://127.0.0.1:${cli.port}/ws/x`, {
+      headers: { upgrade: "websocket" },
+    });
+    assert.equal(refused.status, 404, "room_strategy = api was not applied");
+    await refused.body?.cancel();
+    assert.equal(
+      (await fetch(`http://127.0.0.1:${cli.port}/ws/x`, { method: "POST" })).status,
+      200,
+    );
+    const client = await TestClient.open(`ws://127.0.0.1:${cli.port}/ws/x`);
+    assert.equal(await client.next(), "hello");
+    await client.close();
+  } finally {
+    assert.equal((await cli.stop()).code, 0);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("jamsocket dev reports a bad folder, a malformed jamsocket.toml, and a failing build", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "jamsocket-dev-" });
+  try {
+    const empty = await cliOutput(["dev", dir]);
+    assert.equal(empty.code, 2);
+    assert.match(empty.stderr, /^error: No service found in ".*": expected a Cargo\.toml/);
+
+    await Deno.writeTextFile(join(dir, "jamsocket.toml"), '[service]\nbuild = "x\n');
+    const malformed = await cliOutput(["dev", dir]);
+    assert.equal(malformed.code, 2);
+    assert.match(malformed.stderr, /^error: Invalid jamsocket\.toml line 2, column \d+: .+\n$/);
+
+    await Deno.writeTextFile(
+      join(dir, "jamsocket.toml"),
+      '[service]\nmodule = "a.wasm"\nwatch = 3\n',
+    );
+    const wrongType = await cliOutput(["dev", dir]);
+    assert.equal(
+      wrongType.stderr,
+      'error: Invalid jamsocket.toml line 3: "watch" must be a list of paths\n',
+    );
+
+    await Deno.writeTextFile(
+      join(dir, "jamsocket.toml"),
+      '[service]\nbuild = "echo compiler says no >&2; exit 3"\nmodule = "a.wasm"\n',
+    );
+    const failing = await cliOutput(["dev", dir]);
+    assert.equal(failing.code, 1);
+    assert.match(failing.stderr, /^compiler says no$/m);
+    assert.match(failing.stderr, /error: Build command ".*" failed in ".*" \(exit code 3\)/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
