@@ -29,6 +29,7 @@ export const SERVE_FLAGS = {
   static: { type: "string" },
   "max-message-size": { type: "string" },
   "max-messages-per-second": { type: "string" },
+  "max-buffered-bytes": { type: "string" },
   "room-hosts": { type: "string" },
   "rooms-per-host": { type: "string" },
   "cpu-limit": { type: "string" },
@@ -50,6 +51,8 @@ export const SERVE_FLAGS_HELP = `
                                         [default: 1048576]
       --max-messages-per-second <N>     Close a client that sends faster (1008); 0 is no
                                         limit [default: 0]
+      --max-buffered-bytes <BYTES>      Close a client whose unsent output passes this,
+                                        because it reads too slowly (1008) [default: 4194304]
       --room-hosts <N|auto>             Child processes that run WASM rooms, so one room
                                         that spins cannot stall the others; 0 runs them in
                                         this process; auto is one per CPU [default: auto]
@@ -85,6 +88,7 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     staticDir: values.static,
     maxMessageBytes: integer(values, "max-message-size", 1, 2 ** 31),
     maxMessagesPerSecond: number(values, "max-messages-per-second"),
+    maxBufferedBytes: integer(values, "max-buffered-bytes", 1, 2 ** 40),
     roomHosts: (values["room-hosts"] ?? "auto") === "auto"
       ? navigator.hardwareConcurrency
       : integer(values, "room-hosts", 0, 256),

@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { CloseCode } from "../close_code.ts";
+import type { ClientId, JamsocketContext, SimpleJamsocketService } from "../service.ts";
+import { TestClient, waitUntil } from "./_client.ts";
+import { startCli } from "./_cli.ts";
+import { RawSocket } from "./_raw_socket.ts";
+import { startServer } from "./_server.ts";
+
+function echoing(events: string[]) {
+  return class implements SimpleJamsocketService {
+    connect(client: ClientId) {
+      events.push(`connect ${client}`);
+    }
+    disconnect(client: ClientId) {
+      events.push(`disconnect ${client}`);
+    }
+    message(client: ClientId, text: string, ctx: JamsocketContext) {
+      ctx.sendMessage(client, text);
+    }
+    binary(client: ClientId, bytes: Uint8Array, ctx: JamsocketContext) {
+      ctx.sendBinary(client, bytes);
+    }
+  };
+}
+
+Deno.test("a frame over maxMessageBytes closes that client with 1009; the room goes on", async () => {
+  const events: string[] = [];
+  await using server = startServer(echoing(events), { maxMessageBytes: 100 });
+  const calm = await server.connect("r");
+  const big = await server.connect("r");
+  big.send("é".repeat(50));
+  assert.equal(await big.next(), "é".repeat(50));
+  big.send("é".repeat(51));
+  const event = await big.waitClosed();
+  assert.equal(event.code, CloseCode.MessageTooBig);
+  assert.equal(event.reason, "Message of 102 bytes is over the limit of 100");
+  const bytes = await server.connect("r");
+  bytes.send(new Uint8Array(101));
+  assert.equal((await bytes.waitClosed()).code, CloseCode.MessageTooBig);
+  calm.send("still here");
+  assert.equal(await calm.next(), "still here");
+  await waitUntil(() => events.includes("disconnect 3"), "disconnect 3");
+  assert.deepEqual(events.filter((e) => e.startsWith("disconnect")), [
+    "disconnect 2",
+    "disconnect 3",
+  ]);
+  const metrics = await (await fetch(`${server.http}/metrics`)).text();
+  assert.match(metrics, /^jamsocket_clients_closed_total\{reason="too_big"\} 2$/m);
+  await calm.close();
+});
+
+Deno.test("a client over maxMessagesPerSecond is closed with 1008; a slower one is not", async () => {
+  const events: string[] = [];
+  await using server = startServer(echoing(events), { maxMessagesPerSecond: 10 });
+  const slow = await server.connect("r");
+  const burst = await server.connect("r");
+  for (let i = 0; i < 11; i++) burst.send(`m${i}`);
+  const event = await burst.waitClosed();
+  assert.equal(event.code, CloseCode.PolicyViolation);
+  assert.equal(event.reason, "Over the limit of 10 messages per second");
+  assert.deepEqual(burst.buffered, Array.from({ length: 10 }, (_, i) => `m${i}`));
+  await waitUntil(() => events.includes("disconnect 2"), "disconnect 2");
+
+  // A client that keeps sending after the close frame: Deno 2.9 drops such a connection without
+  // delivering the close frame (the client sees code 0/1006, not 1008); the server side is the same.
+  const flood = await server.connect("r");
+  for (let i = 0; i < 50; i++) flood.send(`f${i}`);
+  await flood.waitClosed();
+  await waitUntil(() => events.includes("disconnect 3"), "disconnect 3");
+
+  for (let i = 0; i < 5; i++) {
+    slow.send(`s${i}`);
+    assert.equal(await slow.next(), `s${i}`);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  assert.equal(slow.socket.readyState, WebSocket.OPEN);
+  const metrics = await (await fetch(`${server.http}/metrics`)).text();
+  assert.match(metrics, /^jamsocket_clients_closed_total\{reason="rate_limit"\} 2$/m);
+  await slow.close();
+});
+
+Deno.test("a client that stops reading is closed with 1008 and the server's memory stays bounded", async () => {
+  const cli = await startCli([
+    "serve",
+    new URL("./fixtures/flood_service.ts", import.meta.url).pathname,
+    "--max-buffered-bytes",
+    String(1024 * 1024),
+  ]);
+  const status = async () => await Deno.readTextFile(`/proc/${cli.process.pid}/status`);
+  const kib = (text: string, field: string) =>
+    Number(new RegExp(`${field}:\\s+(\\d+)`).exec(text)![1]);
+  try {
+    const stalled = await RawSocket.connect(cli.port, "/ws/flood");
+    const reader = await TestClient.open(`ws://127.0.0.1:${cli.port}/ws/flood`);
+    reader.send("warm up");
+    assert.equal(await reader.next(), "warm up");
+    const before = kib(await status(), "VmRSS");
+    const messages = 3000; // 3000 × 16 KiB = 47 MiB towards the client that does not read
+    let received = 0;
+    const done = new Promise<void>((resolve) => {
+      reader.socket.onmessage = (event) => {
+        if (event.data === "done") resolve();
+        else received++;
+      };
+    });
+    reader.send(`flood ${messages}`);
+    await done;
+    assert.equal(received, messages, "the reading client lost messages");
+    const peak = kib(await status(), "VmHWM");
+    const growthMiB = (peak - before) / 1024;
+    assert.ok(growthMiB < 24, `server memory grew by ${growthMiB.toFixed(1)} MiB`);
+    assert.equal(await stalled.closeCode(10_000), CloseCode.PolicyViolation);
+    const metrics = await (await fetch(`http://127.0.0.1:${cli.port}/metrics`)).text();
+    assert.match(metrics, /^jamsocket_clients_closed_total\{reason="too_slow"\} 1$/m);
+    stalled.close();
+    await reader.close();
+  } finally {
+    assert.equal((await cli.stop()).code, 0);
+  }
+});
