@@ -58,14 +58,29 @@ export class RoomRegistry {
     return this.#rooms.values();
   }
 
-  /** The room a WebSocket to `id` joins: an existing one, or a new one under `implicit`. */
-  forConnection(id: string): Room {
-    const room = this.#rooms.get(id);
-    if (room) return room;
+  /** The live room with this id, if any. */
+  get(id: string): Room | undefined {
+    return this.#rooms.get(id);
+  }
+
+  /**
+   * Check, without side effects, that a WebSocket to `id` could join a room: it exists, or the
+   * strategy creates rooms on connect and there is capacity.
+   *
+   * @throws {HttpError} 404 or 503.
+   */
+  checkJoinable(id: string): void {
+    if (this.#rooms.has(id)) return;
     if (!this.#config.strategy.implicitCreation) {
       throw new HttpError(404, `Room "${id}" does not exist`);
     }
-    return this.#create(id);
+    this.#checkCapacity();
+  }
+
+  /** The room a WebSocket to `id` joins: an existing one, or a new one under `implicit`. */
+  forConnection(id: string): Room {
+    this.checkJoinable(id);
+    return this.#rooms.get(id) ?? this.#create(id);
   }
 
   /** Create a room with a chosen id (`POST /ws/{id}`). */
@@ -111,11 +126,15 @@ export class RoomRegistry {
     return rooms.length;
   }
 
-  #create(id: string): Room {
+  #checkCapacity(): void {
     const max = this.#config.capacity();
     if (this.#rooms.size >= max) {
       throw new HttpError(503, `Server is at capacity (${max} rooms); try again later`);
     }
+  }
+
+  #create(id: string): Room {
+    this.#checkCapacity();
     const room = new Room(id, this.#engineFactory, this.#roomConfig);
     if (!room.closed) this.#rooms.set(id, room);
     this.#config.room.metrics.roomsCreated++;

@@ -200,10 +200,16 @@ export function createHandler(
     if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       throw new HttpError(400, "Expected a WebSocket upgrade request (Upgrade: websocket)");
     }
-    const room = registry.forConnection(roomId);
-    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout });
-    room.accept(socket);
-    return response;
+    registry.checkJoinable(roomId);
+    let upgrade: { socket: WebSocket; response: Response };
+    try {
+      upgrade = Deno.upgradeWebSocket(request, { idleTimeout });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message.replace(/^Invalid Header: /, "") : "";
+      throw new HttpError(400, `Invalid WebSocket upgrade request: ${reason}`, { cause: error });
+    }
+    registry.forConnection(roomId).accept(upgrade.socket);
+    return upgrade.response;
   }
 
   function gauges() {

@@ -164,3 +164,21 @@ Deno.test("fallback answers what no route and no static file does", async () => 
   assert.deepEqual(await answer(handle, "GET", "/status"), [200, "ok"]);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("an upgrade request without a key is 400 and creates no room", async () => {
+  await using server = startServer(SharedCounterServer);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.server.addr.port });
+  await conn.write(new TextEncoder().encode(
+    "GET /ws/keyless HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+  ));
+  const buffer = new Uint8Array(4096);
+  const response = new TextDecoder().decode(buffer.subarray(0, (await conn.read(buffer)) ?? 0));
+  conn.close();
+  assert.match(response, /^HTTP\/1\.1 400 /);
+  assert.match(
+    response,
+    /Invalid WebSocket upgrade request: 'sec-websocket-key' header must be set/,
+  );
+  const metrics = await (await fetch(`${server.http}/metrics`)).text();
+  assert.match(metrics, /^jamsocket_rooms 0$/m);
+});
