@@ -247,6 +247,7 @@ export class LocalEngine implements RoomEngine {
   #failed(error: unknown, kind: EventKind, client: ClientId): boolean {
     if (error instanceof RoomCrashError) {
       this.#closed = true;
+      this.#busy = false;
       this.#queue = [];
       this.#head = 0;
       this.#output.crash(error);

@@ -24,24 +24,44 @@ export interface RawFrame {
   payload: Uint8Array;
 }
 
-/** Encode one client frame (masked, as clients must). */
-export function encodeFrame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
+/** Frame details a well-behaved client never changes; fuzzing does. */
+export interface FrameFlags {
+  /** Final fragment. @default {true} */
+  fin?: boolean;
+  /** Mask the payload, as clients must. @default {true} */
+  masked?: boolean;
+  /** The three reserved bits (0–7), which must be 0 without extensions. @default {0} */
+  rsv?: number;
+}
+
+/** Encode one client frame. */
+export function encodeFrame(
+  opcode: number,
+  payload: Uint8Array,
+  { fin = true, masked = true, rsv = 0 }: FrameFlags = {},
+): Uint8Array {
   const length = payload.length;
   const extra = length < 126 ? 0 : length < 65536 ? 2 : 8;
-  const frame = new Uint8Array(2 + extra + 4 + length);
-  frame[0] = (fin ? 0x80 : 0) | opcode;
+  const maskBytes = masked ? 4 : 0;
+  const frame = new Uint8Array(2 + extra + maskBytes + length);
+  frame[0] = (fin ? 0x80 : 0) | ((rsv & 7) << 4) | (opcode & 0x0f);
+  const maskBit = masked ? 0x80 : 0;
   const view = new DataView(frame.buffer);
-  if (extra === 0) frame[1] = 0x80 | length;
+  if (extra === 0) frame[1] = maskBit | length;
   else if (extra === 2) {
-    frame[1] = 0x80 | 126;
+    frame[1] = maskBit | 126;
     view.setUint16(2, length);
   } else {
-    frame[1] = 0x80 | 127;
+    frame[1] = maskBit | 127;
     view.setBigUint64(2, BigInt(length));
+  }
+  const start = 2 + extra + maskBytes;
+  if (!masked) {
+    frame.set(payload, start);
+    return frame;
   }
   const mask = crypto.getRandomValues(new Uint8Array(4));
   frame.set(mask, 2 + extra);
-  const start = 2 + extra + 4;
   for (let i = 0; i < length; i++) frame[start + i] = payload[i] ^ mask[i & 3];
   return frame;
 }
@@ -80,9 +100,9 @@ export class RawSocket {
   }
 
   /** Send one frame. */
-  send(opcode: number, payload: Uint8Array | string, fin = true): Promise<void> {
+  send(opcode: number, payload: Uint8Array | string, flags?: FrameFlags): Promise<void> {
     const bytes = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
-    return this.writeRaw(encodeFrame(opcode, bytes, fin));
+    return this.writeRaw(encodeFrame(opcode, bytes, flags));
   }
 
   /** The next frame from the server, or undefined once the connection has ended. */

@@ -5,7 +5,10 @@ import { EchoServer } from "../examples/echo.ts";
 import { CloseCode } from "../close_code.ts";
 import type { ClientId, JamsocketContext, SimpleJamsocketService } from "../service.ts";
 import { startServer } from "./_server.ts";
-import { TestClient, waitUntil } from "./_client.ts";
+import { TestClient, waitUntil, withTimeout } from "./_client.ts";
+import { LocalEngine } from "../local_engine.ts";
+import { consoleLogger } from "../logger.ts";
+import { RoomCrashError } from "../room_engine.ts";
 
 Deno.test("serve shares the counter between every client of room 1", async () => {
   await using server = startServer(SharedCounterServer);
@@ -301,4 +304,22 @@ Deno.test("shutdown closes every client with 1001 and the server stops", async (
   const event = await client.waitClosed();
   assert.equal(event.code, CloseCode.GoingAway);
   await server.server.finished;
+});
+
+Deno.test("LocalEngine.close resolves after a crash, even when asked afterwards", async () => {
+  const crashes: string[] = [];
+  const engine = new LocalEngine(
+    "crashy",
+    () => ({
+      message() {
+        throw new RoomCrashError("trap", "boom");
+      },
+    }),
+    { send() {}, setTimer() {}, crash: (error) => crashes.push(error.message) },
+    consoleLogger(),
+  );
+  engine.message(1, "x");
+  engine.message(1, "ignored after the crash");
+  await withTimeout(engine.close(), 1000, "close after a crash");
+  assert.deepEqual(crashes, ["boom"]);
 });
