@@ -46,7 +46,8 @@ export {
 } from "./server.ts";
 export { CloseCode } from "./close_code.ts";
 export { consoleLogger, type Logger, type LogLevel } from "./logger.ts";
-export { RoomCrashError } from "./room_engine.ts";
+export { type CrashKind, RoomCrashError } from "./room_engine.ts";
+export { Metrics, type MetricsGauges } from "./metrics.ts";
 export { parseRoomIdStrategy, type RoomIdStrategy, type RoomIdStrategyName } from "./room_id.ts";
 export { parseShutdownPolicy, type ShutdownPolicy } from "./shutdown_policy.ts";
 export {
