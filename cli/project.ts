@@ -185,13 +185,8 @@ function targetDir(artifact: string): string | undefined {
   return undefined;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
+function exists(path: string): Promise<boolean> {
+  return Deno.stat(path).then(() => true, () => false);
 }
 
 /** A path relative to `dir` for messages, or the path itself when it is outside. */

@@ -1,8 +1,8 @@
 /**
  * Tests for the Cargo toolchain driver, against Debian's Rust 1.63 (`/usr/bin/cargo` with
  * `RUSTC=/usr/bin/rustc`, target `wasm32-wasi`). Each test writes a tiny crate (no dependencies,
- * built offline) into a temporary folder of its own. Skipped where that toolchain is not installed
- * (`apt-get install cargo rustc libstd-rust-dev-wasm32`).
+ * built offline) into a temporary folder of its own. They fail, naming the packages, where that
+ * toolchain is not installed (`apt-get install cargo rustc libstd-rust-dev-wasm32`).
  */
 
 import assert from "node:assert/strict";
@@ -12,19 +12,14 @@ import { buildCargoWasm, type CargoBuildOptions } from "../wasm/cargo.ts";
 
 const CARGO = "/usr/bin/cargo";
 const RUSTC = "/usr/bin/rustc";
-const ignore = !(await exists(CARGO) && await exists(RUSTC));
+const installed = await Deno.stat(CARGO).then(() => Deno.stat(RUSTC)).then(() => true, () => false);
+assert.ok(
+  installed,
+  `${CARGO} or ${RUSTC} is missing: apt-get install cargo rustc libstd-rust-dev-wasm32`,
+);
 
 const options: CargoBuildOptions = { cargo: CARGO, env: { RUSTC }, offline: true };
 const CDYLIB = '[lib]\ncrate-type = ["cdylib"]\n';
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Write a crate named `name` into a temporary folder, run `fn` on it, and remove the folder. */
 async function withCrate(
@@ -63,7 +58,6 @@ async function buildError(crateDir: string, extra: CargoBuildOptions = {}): Prom
 
 Deno.test({
   name: "buildCargoWasm builds a cdylib and finds its one .wasm artifact",
-  ignore,
   async fn() {
     const lib = '#[no_mangle]\npub extern "C" fn add(a: i32, b: i32) -> i32 {\n    a + b\n}\n';
     await withCrate("adder", CDYLIB, { "src/lib.rs": lib }, async (dir) => {
@@ -87,7 +81,6 @@ Deno.test({
 Deno.test({
   name:
     "buildCargoWasm throws a BuildError with rustc's diagnostics when the crate does not compile",
-  ignore,
   async fn() {
     await withCrate("broken", CDYLIB, { "src/lib.rs": "pub fn broken( {\n" }, async (dir) => {
       const lines: string[] = [];
@@ -103,7 +96,6 @@ Deno.test({
 
 Deno.test({
   name: 'buildCargoWasm says "No wasm files built" for a crate without a cdylib',
-  ignore,
   async fn() {
     const lib = "pub fn answer() -> u32 {\n    42\n}\n";
     await withCrate(
@@ -121,7 +113,6 @@ Deno.test({
 
 Deno.test({
   name: 'buildCargoWasm says "Found more than one wasm file" and lists them',
-  ignore,
   async fn() {
     const bins = { "src/bin/one.rs": "fn main() {}\n", "src/bin/two.rs": "fn main() {}\n" };
     await withCrate("two_bins", "", bins, async (dir) => {

@@ -7,15 +7,14 @@
 
 import assert from "node:assert/strict";
 import { LocalEngine } from "../local_engine.ts";
-import { Metrics } from "../metrics.ts";
-import { type CrashKind, RoomCrashError } from "../room_engine.ts";
+import type { CrashKind, RoomCrashError } from "../room_engine.ts";
 import { createHandler } from "../server.ts";
-import type { ClientId, JamsocketContext, SimpleJamsocketService } from "../service.ts";
 import { loadWasmService } from "../wasm/host.ts";
-import { TestClient, waitUntil } from "./_client.ts";
+import { waitUntil } from "./_client.ts";
 import { fixture } from "./_fixtures.ts";
 import { Opcode, RawSocket } from "./_raw_socket.ts";
 import { CaptureLogger, startServer } from "./_server.ts";
+import { recordingEcho } from "./_services.ts";
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 
@@ -37,14 +36,7 @@ function prng(seed: number) {
 
 type Random = ReturnType<typeof prng>;
 
-class Echo implements SimpleJamsocketService {
-  message(client: ClientId, text: string, ctx: JamsocketContext) {
-    ctx.sendMessage(client, text);
-  }
-  binary(client: ClientId, bytes: Uint8Array, ctx: JamsocketContext) {
-    ctx.sendBinary(client, bytes);
-  }
-}
+const Echo = recordingEcho();
 
 /** A room id or path segment as an attacker might write it. */
 function hostileSegment(r: Random): string {

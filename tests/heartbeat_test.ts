@@ -1,26 +1,12 @@
 import assert from "node:assert/strict";
-import type { ClientId, JamsocketContext, SimpleJamsocketService } from "../service.ts";
 import { waitUntil } from "./_client.ts";
 import { Opcode, RawSocket } from "./_raw_socket.ts";
 import { startServer } from "./_server.ts";
-
-function recording(events: string[]) {
-  return class implements SimpleJamsocketService {
-    connect(client: ClientId) {
-      events.push(`connect ${client}`);
-    }
-    disconnect(client: ClientId) {
-      events.push(`disconnect ${client}`);
-    }
-    message(client: ClientId, text: string, ctx: JamsocketContext) {
-      ctx.sendMessage(client, text);
-    }
-  };
-}
+import { recordingEcho } from "./_services.ts";
 
 Deno.test("heartbeat pings a silent client and closes one that does not answer, with disconnect", async () => {
   const events: string[] = [];
-  await using server = startServer(recording(events), {
+  await using server = startServer(recordingEcho(events), {
     heartbeatInterval: 0.2,
     heartbeatTimeout: 1,
     shutdownPolicy: "never",
@@ -38,7 +24,7 @@ Deno.test("heartbeat pings a silent client and closes one that does not answer, 
 
 Deno.test("heartbeat keeps a client that answers pings past the timeout", async () => {
   const events: string[] = [];
-  await using server = startServer(recording(events), {
+  await using server = startServer(recordingEcho(events), {
     heartbeatInterval: 0.1,
     heartbeatTimeout: 0.2,
   });

@@ -1,31 +1,14 @@
 import assert from "node:assert/strict";
 import { CloseCode } from "../close_code.ts";
-import type { ClientId, JamsocketContext, SimpleJamsocketService } from "../service.ts";
 import { TestClient, waitUntil } from "./_client.ts";
 import { startCli } from "./_cli.ts";
 import { RawSocket } from "./_raw_socket.ts";
 import { startServer } from "./_server.ts";
-
-function echoing(events: string[]) {
-  return class implements SimpleJamsocketService {
-    connect(client: ClientId) {
-      events.push(`connect ${client}`);
-    }
-    disconnect(client: ClientId) {
-      events.push(`disconnect ${client}`);
-    }
-    message(client: ClientId, text: string, ctx: JamsocketContext) {
-      ctx.sendMessage(client, text);
-    }
-    binary(client: ClientId, bytes: Uint8Array, ctx: JamsocketContext) {
-      ctx.sendBinary(client, bytes);
-    }
-  };
-}
+import { recordingEcho } from "./_services.ts";
 
 Deno.test("a frame over maxMessageBytes closes that client with 1009; the room goes on", async () => {
   const events: string[] = [];
-  await using server = startServer(echoing(events), { maxMessageBytes: 100 });
+  await using server = startServer(recordingEcho(events), { maxMessageBytes: 100 });
   const calm = await server.connect("r");
   const big = await server.connect("r");
   big.send("é".repeat(50));
@@ -51,7 +34,7 @@ Deno.test("a frame over maxMessageBytes closes that client with 1009; the room g
 
 Deno.test("a client over maxMessagesPerSecond is closed with 1008; a slower one is not", async () => {
   const events: string[] = [];
-  await using server = startServer(echoing(events), { maxMessagesPerSecond: 4 });
+  await using server = startServer(recordingEcho(events), { maxMessagesPerSecond: 4 });
   const slow = await server.connect("r");
   const fast = await server.connect("r");
   for (let i = 0; i < 4; i++) fast.send(`m${i}`);
