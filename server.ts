@@ -67,6 +67,12 @@ export interface HandlerOptions extends IsolationOptions {
    */
   fallback?: (request: Request) => Response | Promise<Response>;
   /**
+   * Seconds a graceful shutdown waits for in-flight events (a hook's pending Promise) before it
+   * stops anyway.
+   * @default {10}
+   */
+  shutdownTimeout?: number;
+  /**
    * Largest frame a client may send, in bytes (larger: close 1009).
    * @default {1048576}
    */
@@ -109,8 +115,8 @@ export interface JamsocketHandler {
    */
   replaceService(service: ServiceDefinition): Promise<number>;
   /**
-   * Close every room with 1001 (going away) and resolve once in-flight events have run. Requests
-   * that arrive afterwards get 503.
+   * Close every room with 1001 (going away) and resolve once in-flight events have run (or after
+   * `shutdownTimeout`). Requests that arrive afterwards get 503.
    */
   shutdown(): Promise<void>;
 }
@@ -245,7 +251,12 @@ export function createHandler(
     },
     async shutdown() {
       stopping = true;
-      await registry.closeAll(CloseCode.GoingAway, "Server shutting down");
+      const closing = registry.closeAll(CloseCode.GoingAway, "Server shutting down");
+      const seconds = options.shutdownTimeout ?? 10;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, seconds * 1000));
+      await Promise.race([closing, timeout]);
+      clearTimeout(timer);
       await runtime.close();
     },
   });

@@ -55,3 +55,23 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     await waitUntil(() => client.socket.readyState === WebSocket.CLOSED, "closed");
   });
 }
+
+Deno.test("shutdown stops waiting for a hook that never finishes after shutdownTimeout", async () => {
+  const server = startServer(
+    class implements SimpleJamsocketService {
+      message(client: ClientId, _text: string, ctx: JamsocketContext) {
+        ctx.sendMessage(client, "stuck");
+        return new Promise<void>(() => {});
+      }
+    },
+    { shutdownTimeout: 0.2 },
+  );
+  const client = await server.connect("stuck");
+  client.send("x");
+  assert.equal(await client.next(), "stuck");
+  const started = performance.now();
+  await server.server.shutdown();
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed >= 190 && elapsed < 2000, `shutdown took ${elapsed.toFixed(0)} ms`);
+  assert.equal((await client.waitClosed()).code, CloseCode.GoingAway);
+});
