@@ -13,7 +13,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import { buildCommand, devCommand } from "./cli/dev_command.ts";
 import { serveCommand } from "./cli/serve_command.ts";
 import { UsageError } from "./cli/usage_error.ts";
-import { runRoomHost } from "./room_host/host_main.ts";
+import { connectRoomHost } from "./room_host/host_main.ts";
 import { ROOM_HOST_COMMAND } from "./room_host/pool.ts";
 
 /** The version of this package, as `jamsocket --version` prints it. */
@@ -53,7 +53,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     switch (command) {
       case ROOM_HOST_COMMAND:
-        await runRoomHost(Deno.stdin.readable, Deno.stdout);
+        await connectRoomHost(rest[0]);
         return 0;
       case "serve":
         return await serveCommand(rest);

@@ -1,7 +1,8 @@
 /**
  * For profiling only: `jamsocket serve <module.wasm> --room-hosts N` with the same options the
  * benchmark gives the CLI, except that every room host runs under `--cpu-prof` too (the CLI has
- * no flag for the room host command; `serve()`'s `roomHostCommand` option does). Run it itself
+ * no flag for the room host command; `serve()`'s `roomHostCommand` option does, and the pool
+ * appends the host's socket path to it). Run it itself
  * under `deno run --cpu-prof` to profile the front as well. SIGTERM or SIGINT stops it
  * gracefully, so that every process writes its profile.
  *
@@ -49,6 +50,9 @@ const server = serve(service, {
     "--quiet",
     "--no-config",
     "--no-prompt",
+    "--allow-read",
+    "--allow-write",
+    "--allow-net",
     hostMain,
   ],
   logger,

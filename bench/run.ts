@@ -283,11 +283,12 @@ export async function main(args: string[]): Promise<number> {
     `${machine.cpu}, ${machine.cores} cores, load average ${machine.loadAverage.toFixed(2)}`,
   );
   if (servers.some((s) => s.node || s.protocol === "socketio")) await ensureNodeModules();
-  let spinModule: string | undefined;
-  const cleanup = async () => {
-    await stopAll();
-    if (spinModule) await Deno.remove(spinModule).catch(() => {});
-  };
+  // tests/fixtures/hog.wat: echoes, and spins forever on "spin" (the hog's room id does not start
+  // with "hog", so its connect does not spin).
+  const spinModule = scenarios.includes("hog")
+    ? new URL("../tests/fixtures/hog.wasm", import.meta.url).pathname
+    : undefined;
+  const cleanup = stopAll;
   let interrupted = false;
   const onSignal = () => {
     if (interrupted) return;
@@ -301,11 +302,6 @@ export async function main(args: string[]): Promise<number> {
   const raw: unknown[] = [];
   let failed = 0;
   try {
-    if (scenarios.includes("hog")) {
-      // tests/fixtures/hog.wat: echoes, and spins forever on "spin" (the hog's room id does not
-      // start with "hog", so its connect does not spin).
-      spinModule = new URL("../tests/fixtures/hog.wasm", import.meta.url).pathname;
-    }
     let runId = 0;
     for (const scenario of scenarios) {
       const def = SCENARIOS[scenario];

@@ -1,10 +1,11 @@
 /**
- * A room host: a child process that runs many rooms' WASM instances, driven by the front over
- * stdin/stdout with the protocol in `protocol.ts`. It needs no permissions: the module arrives
- * over stdin, and everything it says goes to stdout (the protocol) or stderr (fatal errors).
+ * A room host: a child process that runs many rooms' WASM instances, driven by the front with
+ * the protocol in `protocol.ts` over the Unix socket whose path is its one argument. It needs no
+ * permission but that socket: the module arrives over it, and everything it says goes back over
+ * it (or to stderr, for fatal errors).
  *
  * ```sh
- * deno run --no-config room_host/host_main.ts
+ * deno run --no-config --allow-read=/tmp/s.sock --allow-write=/tmp/s.sock room_host/host_main.ts /tmp/s.sock
  * ```
  *
  * @module
@@ -34,7 +35,8 @@ interface HostedRoom {
  *
  * @example
  * ```ts ignore
- * await runRoomHost(Deno.stdin.readable, Deno.stdout);
+ * const conn = await Deno.connect({ transport: "unix", path });
+ * await runRoomHost(conn.readable, conn);
  * ```
  */
 export async function runRoomHost(
@@ -130,4 +132,17 @@ export async function runRoomHost(
   }
 }
 
-if (import.meta.main) await runRoomHost(Deno.stdin.readable, Deno.stdout);
+/**
+ * Connect to the front's socket at `socketPath` and serve it until it closes.
+ *
+ * @example
+ * ```ts ignore
+ * await connectRoomHost(Deno.args[0]);
+ * ```
+ */
+export async function connectRoomHost(socketPath: string): Promise<void> {
+  const conn = await Deno.connect({ transport: "unix", path: socketPath });
+  await runRoomHost(conn.readable, conn);
+}
+
+if (import.meta.main) await connectRoomHost(Deno.args[0]);

@@ -22,7 +22,10 @@ export interface RoomHostPoolOptions {
   readonly roomsPerHost: number;
   /** Seconds an event may run before its host is killed and its rooms crashed. */
   readonly cpuLimit: number;
-  /** The command that starts a host; by default this Deno runs `host_main.ts`. */
+  /**
+   * The command that starts a host; the path of the Unix socket it must connect to is appended.
+   * By default this Deno runs `host_main.ts`.
+   */
   readonly command?: readonly string[];
   /** Where logs go. */
   readonly logger: Logger;
@@ -30,25 +33,34 @@ export interface RoomHostPoolOptions {
   readonly metrics: Metrics;
 }
 
+/** The longest wait before starting a host again after hosts keep failing to start. */
+const MAX_BACKOFF_MS = 10_000;
+
 /** The hidden `jamsocket` subcommand a compiled binary runs its room hosts with. */
 export const ROOM_HOST_COMMAND = "__room-host";
 
 /**
- * The command that starts a room host: this Deno running `host_main.ts` with no permissions, or,
- * inside a `deno compile`d `jamsocket` binary, the binary itself with `__room-host`.
+ * The command that starts a room host connected to `socketPath`: this Deno running
+ * `host_main.ts` with no permission but that socket, or, inside a `deno compile`d `jamsocket`
+ * binary, the binary itself with `__room-host`.
  *
  * @example
  * ```ts
  * import { defaultHostCommand } from "./pool.ts";
  *
- * const [deno, ...args] = defaultHostCommand();
+ * const [deno, ...args] = defaultHostCommand("/tmp/jamsocket-x/host-1.sock");
  * ```
  */
-export function defaultHostCommand(): string[] {
+export function defaultHostCommand(socketPath: string): string[] {
   const exe = Deno.execPath();
-  if (!/^deno(\.exe)?$/.test(basename(exe))) return [exe, ROOM_HOST_COMMAND];
+  if (!/^deno(\.exe)?$/.test(basename(exe))) return [exe, ROOM_HOST_COMMAND, socketPath];
   const main = new URL("./host_main.ts", import.meta.url).href;
-  return [exe, "run", "--quiet", "--no-config", "--no-prompt", main];
+  const socket = [
+    `--allow-read=${socketPath}`,
+    `--allow-write=${socketPath}`,
+    `--allow-net=unix:${socketPath}`,
+  ];
+  return [exe, "run", "--quiet", "--no-config", "--no-prompt", ...socket, main, socketPath];
 }
 
 /**
@@ -70,8 +82,12 @@ export class RoomHostPool {
   readonly #config: HostProcessConfig;
   readonly #hosts: HostProcess[] = [];
   readonly #watchdog: ReturnType<typeof setInterval>;
+  readonly #socketDir: string;
   #nextId = 1;
   #closed = false;
+  /** Hosts in a row that died while starting. */
+  #failures = 0;
+  readonly #respawns = new Set<ReturnType<typeof setTimeout>>();
 
   /** Start `options.hosts` processes and load `service` into each. */
   constructor(service: WasmService, options: RoomHostPoolOptions) {
@@ -81,8 +97,11 @@ export class RoomHostPool {
       );
     }
     this.#options = options;
+    this.#socketDir = Deno.makeTempDirSync({ prefix: "jamsocket-hosts-" });
+    const command = options.command;
     this.#config = {
-      command: options.command ?? defaultHostCommand(),
+      command: command ? (path) => [...command, path] : defaultHostCommand,
+      socketDir: this.#socketDir,
       load: {
         name: service.name,
         maxMemoryPages: service.options.maxMemoryPages,
@@ -93,12 +112,12 @@ export class RoomHostPool {
       logger: options.logger,
       onExit: (host, status) => {
         host.lost(status);
+        const delay = this.#replace(host);
         options.logger.error(
           `Room host ${host.id} exited unexpectedly (${
             status.signal ?? `code ${status.code}`
-          }); starting another`,
+          }); starting another${delay > 0 ? ` in ${delay} ms` : ""}`,
         );
-        this.#replace(host);
       },
     };
     for (let i = 0; i < options.hosts; i++) this.#hosts.push(this.#spawn());
@@ -115,7 +134,7 @@ export class RoomHostPool {
 
   /** Host processes running. */
   get size(): number {
-    return this.#hosts.length;
+    return this.#hosts.filter((host) => host.alive).length;
   }
 
   /** Frames sent to hosts and not yet handled. */
@@ -123,11 +142,13 @@ export class RoomHostPool {
     return this.#hosts.reduce((sum, host) => sum + host.outstanding, 0);
   }
 
-  /** Stop every host: stdin closes and each exits (killed if it does not within 2 s). */
+  /** Stop every host: its socket closes and it exits (killed if it does not within 2 s). */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#watchdog);
+    for (const timer of this.#respawns) clearTimeout(timer);
     await Promise.all(this.#hosts.map((host) => host.stop()));
+    await Deno.remove(this.#socketDir, { recursive: true }).catch(() => {});
   }
 
   #spawn(): HostProcess {
@@ -135,9 +156,12 @@ export class RoomHostPool {
   }
 
   #place(): HostProcess {
-    let best = this.#hosts[0];
-    for (const host of this.#hosts) if (host.rooms.size < best.rooms.size) best = host;
-    if (best === undefined || best.rooms.size >= this.#options.roomsPerHost) {
+    let best: HostProcess | undefined;
+    for (const host of this.#hosts) {
+      if (host.alive && (best === undefined || host.rooms.size < best.rooms.size)) best = host;
+    }
+    if (best === undefined) throw new HttpError(503, "No room host is running; try again later");
+    if (best.rooms.size >= this.#options.roomsPerHost) {
       const max = this.#options.roomsPerHost * this.#hosts.length;
       throw new HttpError(503, `Server is at capacity (${max} WASM rooms); try again later`);
     }
@@ -147,7 +171,7 @@ export class RoomHostPool {
   #check(limitMs: number): void {
     const now = performance.now();
     for (const host of this.#hosts) {
-      if (host.busySince === undefined || now - host.busySince <= limitMs) continue;
+      if (!host.alive || host.busySince === undefined || now - host.busySince <= limitMs) continue;
       const rooms = host.rooms.size;
       this.#options.logger.error(
         `Room host ${host.id} made no progress for ${this.#options.cpuLimit} s (CPU limit); stopping it and crashing its ${rooms} room${
@@ -162,10 +186,26 @@ export class RoomHostPool {
     }
   }
 
-  #replace(host: HostProcess): void {
+  /**
+   * Start a host in `host`'s place: at once, or, when hosts keep dying before they are ready (a
+   * broken command, a module the host cannot load), after a delay that doubles up to 10 s.
+   * Returns the delay in ms.
+   */
+  #replace(host: HostProcess): number {
     const index = this.#hosts.indexOf(host);
-    if (index < 0 || this.#closed) return;
+    if (index < 0 || this.#closed) return 0;
     this.#options.metrics.roomHostRestarts++;
-    this.#hosts[index] = this.#spawn();
+    this.#failures = host.ready ? 0 : this.#failures + 1;
+    const delay = host.ready ? 0 : Math.min(MAX_BACKOFF_MS, 250 * 2 ** (this.#failures - 1));
+    if (delay === 0) {
+      this.#hosts[index] = this.#spawn();
+      return 0;
+    }
+    const timer = setTimeout(() => {
+      this.#respawns.delete(timer);
+      if (!this.#closed) this.#hosts[index] = this.#spawn();
+    }, delay);
+    this.#respawns.add(timer);
+    return delay;
   }
 }

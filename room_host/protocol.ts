@@ -38,6 +38,8 @@
  * @module
  */
 
+import { decodeShortAscii } from "../utf8.ts";
+
 /** Frame types, front → host and host → front. */
 export const Frame = {
   Load: 1,
@@ -228,7 +230,8 @@ export class FrameCursor {
   room(): string {
     const length = this.#view.getUint16(this.#at, true);
     this.#at += 2 + length;
-    return decoder.decode(this.#bytes.subarray(this.#at - length, this.#at));
+    const utf8 = this.#bytes.subarray(this.#at - length, this.#at);
+    return decodeShortAscii(utf8) ?? decoder.decode(utf8);
   }
 
   /** The next u8. */

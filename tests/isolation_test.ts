@@ -172,3 +172,23 @@ Deno.test("SIGTERM closes clients with 1001, stops every room host and exits 0",
   }
   await Deno.remove(path);
 });
+
+Deno.test("room hosts that die while starting are restarted with a growing delay, not in a loop", async () => {
+  const server = startServer(() => ({}), {
+    roomHosts: 1,
+    roomHostCommand: ["sh", "-c", "echo cannot start >&2; exit 3", "host"],
+  });
+  await server.server.handler.replaceService(
+    await loadWasmService(await fixture("echo"), { logger: server.logger }),
+  );
+  await server.logger.waitFor(/^error Room host 1: cannot start$/);
+  await server.logger.waitFor(/exited unexpectedly \(code 3\); starting another in 250 ms$/);
+  await server.logger.waitFor(/exited unexpectedly \(code 3\); starting another in 500 ms$/);
+  const refused = await fetch(`${server.http}/ws/x`, { method: "POST" });
+  assert.equal(refused.status, 503);
+  assert.equal(await refused.text(), "No room host is running; try again later");
+  const metrics = await (await fetch(`${server.http}/metrics`)).text();
+  const restarts = Number(/^jamsocket_room_host_restarts_total (\d+)$/m.exec(metrics)![1]);
+  assert.ok(restarts >= 2 && restarts <= 4, `${restarts} restarts in under a second`);
+  await server.server.shutdown();
+});

@@ -5,6 +5,7 @@
  */
 
 import type { Logger } from "../logger.ts";
+import { decodeShortAscii } from "../utf8.ts";
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -30,7 +31,7 @@ export function decodeGuestText(
   logger: Logger,
 ): string | undefined {
   try {
-    return strictDecoder.decode(utf8);
+    return decodeShortAscii(utf8) ?? strictDecoder.decode(utf8);
   } catch {
     logger.warn(
       `Room "${roomId}": the guest sent ${utf8.length} bytes of text that are not valid UTF-8 to ${

@@ -110,8 +110,7 @@ export class WasiShim {
   importsFor(module: WebAssembly.Module): Record<string, WasiFunction> {
     const implemented = this.#functions();
     const imports: Record<string, WasiFunction> = {};
-    for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
-      if (from !== "wasi_snapshot_preview1" || kind !== "function") continue;
+    for (const name of wasiImportNames(module)) {
       imports[name] = implemented[name] ?? (() => Errno.NotImplemented);
     }
     return imports;
@@ -230,6 +229,20 @@ export class WasiShim {
     if (ptr + length > buffer.byteLength) throw new RangeError("Pointer out of bounds");
     return new Uint8Array(buffer, ptr, length);
   }
+}
+
+const importNames = new WeakMap<WebAssembly.Module, string[]>();
+
+/** The preview1 functions a module imports, read once per module (not once per room). */
+function wasiImportNames(module: WebAssembly.Module): string[] {
+  let names = importNames.get(module);
+  if (names === undefined) {
+    names = WebAssembly.Module.imports(module)
+      .filter((i) => i.module === "wasi_snapshot_preview1" && i.kind === "function")
+      .map((i) => i.name);
+    importNames.set(module, names);
+  }
+  return names;
 }
 
 /** Answer EFAULT when a function reads or writes outside guest memory. */
