@@ -31,7 +31,8 @@ interface HostedRoom {
 }
 
 /**
- * Serve the protocol on `input`/`output` until `input` ends.
+ * Serve the protocol on `input`/`output` until `input` ends, or until the module fails to load
+ * (after answering FAILED).
  *
  * @example
  * ```ts ignore
@@ -54,6 +55,7 @@ export async function runRoomHost(
   };
   let config: GuestConfig | undefined;
   let handled = 0;
+  let failed = false;
 
   const crashed = (roomId: string, room: HostedRoom, error: unknown) => {
     rooms.delete(roomId);
@@ -77,6 +79,7 @@ export async function runRoomHost(
       out.empty(Frame.Ready);
     } catch (error) {
       out.strings(Frame.Failed, describeError(error));
+      failed = true;
     }
   };
 
@@ -123,12 +126,13 @@ export async function runRoomHost(
   for await (const chunk of input) {
     for (const frame of reader.push(chunk)) {
       if (frame.type === Frame.Load) await load(frame);
-      else handle(frame);
+      else if (!failed) handle(frame);
       handled++;
     }
     out.count(Frame.Done, handled);
     const bytes = out.take();
     for (let at = 0; at < bytes.length;) at += await output.write(bytes.subarray(at));
+    if (failed) return;
   }
 }
 

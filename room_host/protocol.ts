@@ -1,6 +1,7 @@
 /**
  * The wire protocol between the front (which keeps every socket) and a room host (which runs
- * rooms' WASM instances), over a byte stream such as a child process's stdin/stdout.
+ * rooms' WASM instances), over a byte stream: a Unix domain socket between the front and each
+ * host process.
  *
  * Every frame is `u32 length` (little endian, bytes after this field) `| u8 type | fields`.
  * Integers are little-endian u32; a room id is `u16 length | UTF-8`; a payload runs to the end of
@@ -26,7 +27,7 @@
  * | 17   | SEND_TEXT   | room · recipient · UTF-8 text (not yet validated)      |
  * | 18   | SEND_BINARY | room · recipient · bytes                               |
  * | 19   | SET_TIMER   | room · ms                                              |
- * | 20   | CRASHED     | room · kind (u16-prefixed) · message (rest)            |
+ * | 20   | CRASHED     | room · crash kind, one space, message (UTF-8 text)     |
  * | 21   | CLOSED      | room                                                   |
  * | 22   | LOG         | level (u8: 0 debug … 3 error) · line                   |
  * | 23   | DONE        | count of front frames handled so far                   |
