@@ -28,8 +28,6 @@ export const CloseCode = {
   InternalError: 1011,
   /** The service was reloaded; reconnect to get the new version. */
   ServiceRestart: 1012,
-  /** The server cannot take the client now (too many rooms). */
-  TryAgainLater: 1013,
 } as const;
 
 /** One of the {@linkcode CloseCode} values. */

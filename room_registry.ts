@@ -58,11 +58,6 @@ export class RoomRegistry {
     return this.#rooms.values();
   }
 
-  /** The live room with this id, if any. */
-  get(id: string): Room | undefined {
-    return this.#rooms.get(id);
-  }
-
   /**
    * Check, without side effects, that a WebSocket to `id` could join a room: it exists, or the
    * strategy creates rooms on connect and there is capacity.

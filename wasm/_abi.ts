@@ -20,9 +20,6 @@ export const REQUIRED_EXPORTS = {
   JAMSOCKET_API_PROTOCOL: "global",
 } as const;
 
-/** Event exports; a guest that lacks one ignores that event. */
-export const HOOK_EXPORTS = ["connect", "disconnect", "message", "binary", "timer"] as const;
-
 /** Functions the host offers in the `env` module; a guest may import any of them. */
 export const HOST_FUNCTIONS = ["send_message", "send_binary", "set_timer"] as const;
 
