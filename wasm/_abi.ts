@@ -10,7 +10,10 @@ export const API_VERSION = 1;
 /** The protocol a guest's `JAMSOCKET_API_PROTOCOL` must point at. */
 export const API_PROTOCOL = 0;
 
-/** Exports every guest must have, by kind. */
+/**
+ * Exports every guest must have, by kind. The event exports (`connect`, `disconnect`, `message`,
+ * `binary`, `timer`) are optional: a guest without one ignores that event.
+ */
 export const REQUIRED_EXPORTS = {
   memory: "memory",
   jam_malloc: "function",
