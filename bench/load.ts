@@ -359,33 +359,43 @@ async function warmConnections(target: Target, prefix: string): Promise<void> {
   await sleep(300);
 }
 
+/** Open `count` connections with `open`, measuring the rate and the server memory each adds. */
+async function openAndMeasure(
+  target: Target,
+  prefix: string,
+  count: number,
+  settleMs: number,
+  open: (i: number) => Promise<unknown>,
+): Promise<{ perS: number; kibEach: number; rssBeforeMiB: number; rssAfterMiB: number }> {
+  await warmConnections(target, prefix);
+  const before = treeRssBytes(target.pid);
+  const started = performance.now();
+  await openMany(count, OPEN_CONCURRENCY, open);
+  const elapsed = performance.now() - started;
+  await sleep(settleMs);
+  const after = treeRssBytes(target.pid);
+  return {
+    perS: count / (elapsed / 1000),
+    kibEach: (after - before) / 1024 / count,
+    rssBeforeMiB: before / MiB,
+    rssAfterMiB: after / MiB,
+  };
+}
+
 /** Connect: N idle connections across R rooms; handshake rate and memory per connection. */
 async function connect(
   target: Target,
   spec: ConnectSpec,
   prefix: string,
 ): Promise<LoadResult> {
-  await warmConnections(target, prefix);
-  const before = treeRssBytes(target.pid);
-  const started = performance.now();
-  await openMany(
+  const { perS, kibEach, ...rss } = await openAndMeasure(
+    target,
+    prefix,
     spec.connections,
-    OPEN_CONCURRENCY,
+    spec.settleMs,
     (i) => openConn(target, `${prefix}-c${i % spec.rooms}`),
   );
-  const elapsed = performance.now() - started;
-  await sleep(spec.settleMs);
-  const after = treeRssBytes(target.pid);
-  return {
-    ok: true,
-    metrics: {
-      connsPerS: spec.connections / (elapsed / 1000),
-      kibPerConn: (after - before) / 1024 / spec.connections,
-      rssBeforeMiB: before / MiB,
-      rssAfterMiB: after / MiB,
-    },
-    notes: [],
-  };
+  return { ok: true, metrics: { connsPerS: perS, kibPerConn: kibEach, ...rss }, notes: [] };
 }
 
 /** Rooms: one client per room, each sends one message (so the room is live); memory per room. */
@@ -394,27 +404,21 @@ async function rooms(
   spec: RoomsSpec,
   prefix: string,
 ): Promise<LoadResult> {
-  await warmConnections(target, prefix);
-  const before = treeRssBytes(target.pid);
-  const started = performance.now();
-  await openMany(spec.rooms, OPEN_CONCURRENCY, async (i) => {
-    const room = `${prefix}-r${i}`;
-    const conn = await openConn(target, room);
-    await firstIncrement(conn, room);
-    return conn;
-  });
-  const elapsed = performance.now() - started;
-  await sleep(spec.settleMs);
-  const after = treeRssBytes(target.pid);
+  const { perS, kibEach, ...rss } = await openAndMeasure(
+    target,
+    prefix,
+    spec.rooms,
+    spec.settleMs,
+    async (i) => {
+      const room = `${prefix}-r${i}`;
+      const conn = await openConn(target, room);
+      await firstIncrement(conn, room);
+      return conn;
+    },
+  );
   return {
     ok: true,
-    metrics: {
-      rooms: spec.rooms,
-      roomsPerS: spec.rooms / (elapsed / 1000),
-      kibPerRoom: (after - before) / 1024 / spec.rooms,
-      rssBeforeMiB: before / MiB,
-      rssAfterMiB: after / MiB,
-    },
+    metrics: { rooms: spec.rooms, roomsPerS: perS, kibPerRoom: kibEach, ...rss },
     notes: [],
   };
 }
