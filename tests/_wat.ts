@@ -22,8 +22,9 @@ export function wat(source: string): Uint8Array {
  * A complete Jamsocket guest whose `message(client, ptr, len)` runs `body`. It imports
  * `env.send_message` as `$send` and `env.send_binary` as `$send_binary`, plus `imports`; its
  * `jam_malloc` is a bump allocator from 4096 that `jam_free` rewinds; addresses 0–15 are scratch.
+ * `fields` adds module fields (more functions).
  */
-export function guestWat(body: string, imports = ""): string {
+export function guestWat(body: string, imports = "", fields = ""): string {
   return `(module
     (import "env" "send_message" (func $send (param i32 i32 i32)))
     (import "env" "send_binary" (func $send_binary (param i32 i32 i32)))
@@ -40,5 +41,6 @@ export function guestWat(body: string, imports = ""): string {
       (local.get $p))
     (func (export "jam_free") (param $ptr i32) (param $size i32) (global.set $heap (local.get $ptr)))
     (func (export "initialize") (param i32 i32))
-    (func (export "message") (param $client i32) (param $ptr i32) (param $len i32) ${body}))`;
+    (func (export "message") (param $client i32) (param $ptr i32) (param $len i32) ${body})
+    ${fields})`;
 }

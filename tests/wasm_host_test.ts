@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { CloseCode } from "../close_code.ts";
 import { loadWasmService, WasmLoadError, type WasmServiceOptions } from "../wasm/host.ts";
 import { fixture } from "./_fixtures.ts";
+import { guestWat, wat } from "./_wat.ts";
 import { startServer, type TestServer } from "./_server.ts";
 import { TestClient } from "./_client.ts";
 
@@ -163,4 +164,37 @@ Deno.test("a guest may set its timer inside initialize", async () => {
   assert.equal(await client.next(), "tick");
   assert.equal(await client.next(), "tick");
   await client.close();
+});
+
+Deno.test("a guest's out-of-bounds access and stack overflow are traps that crash only its room", async () => {
+  const faults = guestWat(
+    `(if (i32.eq (i32.load8_u (local.get $ptr)) (i32.const 111))   ;; "o": read past memory
+       (then (drop (i32.load (i32.const 0xfffffff0)))))
+     (if (i32.eq (i32.load8_u (local.get $ptr)) (i32.const 115))   ;; "s": recurse forever
+       (then (call $recurse)))
+     (call $send (local.get $client) (local.get $ptr) (local.get $len))`,
+    "",
+    "(func $recurse (call $recurse))",
+  );
+  const server = startServer(() => ({}));
+  await server.server.handler.replaceService(
+    await loadWasmService(wat(faults), { logger: server.logger }),
+  );
+  const healthy = await server.connect("healthy");
+  await assertEchoes(healthy, "fine");
+  for (
+    const [trigger, reason] of [
+      ["oob", /^WASM trap in "message": memory access out of bounds/],
+      ["stack", /^WASM trap in "message": RangeError: Maximum call stack size exceeded/],
+    ] as const
+  ) {
+    const doomed = await server.connect(trigger);
+    doomed.send(trigger);
+    const event = await doomed.waitClosed();
+    assert.equal(event.code, CloseCode.InternalError);
+    assert.match(event.reason, reason);
+    await assertEchoes(healthy, `after ${trigger}`);
+  }
+  await healthy.close();
+  await server[Symbol.asyncDispose]();
 });
