@@ -44,12 +44,16 @@ export {
   type ServeOptions,
   type ServiceDefinition,
 } from "./server.ts";
-export { CloseCode } from "./close_code.ts";
-export { consoleLogger, type Logger, type LogLevel } from "./logger.ts";
-export { type CrashKind, RoomCrashError } from "./room_engine.ts";
-export { Metrics, type MetricsGauges } from "./metrics.ts";
-export { parseRoomIdStrategy, type RoomIdStrategy, type RoomIdStrategyName } from "./room_id.ts";
-export { parseShutdownPolicy, type ShutdownPolicy } from "./shutdown_policy.ts";
+export { CloseCode } from "./room/close_code.ts";
+export { consoleLogger, type Logger, type LogLevel } from "./util/logger.ts";
+export { type CrashKind, RoomCrashError } from "./room/room_engine.ts";
+export { Metrics, type MetricsGauges } from "./http/metrics.ts";
+export {
+  parseRoomIdStrategy,
+  type RoomIdStrategy,
+  type RoomIdStrategyName,
+} from "./room/room_id.ts";
+export { parseShutdownPolicy, type ShutdownPolicy } from "./room/shutdown_policy.ts";
 export {
   loadWasmService,
   WasmLoadError,

@@ -12,26 +12,26 @@
  * @module
  */
 
-import { type ClientLimits, DEFAULT_CLIENT_LIMITS } from "./client_limits.ts";
-import { CloseCode } from "./close_code.ts";
-import { errorResponse, HttpError, textResponse } from "./http_error.ts";
-import { consoleLogger, type Logger } from "./logger.ts";
-import { Metrics } from "./metrics.ts";
+import { type ClientLimits, DEFAULT_CLIENT_LIMITS } from "./room/client_limits.ts";
+import { CloseCode } from "./room/close_code.ts";
+import { errorResponse, HttpError, textResponse } from "./http/http_error.ts";
+import { consoleLogger, type Logger } from "./util/logger.ts";
+import { Metrics } from "./http/metrics.ts";
 import {
   parseRoomIdStrategy,
   type RoomIdStrategy,
   type RoomIdStrategyName,
   validateRoomId,
-} from "./room_id.ts";
-import { RoomRegistry } from "./room_registry.ts";
-import { parseShutdownPolicy, type ShutdownPolicy } from "./shutdown_policy.ts";
+} from "./room/room_id.ts";
+import { RoomRegistry } from "./room/room_registry.ts";
+import { parseShutdownPolicy, type ShutdownPolicy } from "./room/shutdown_policy.ts";
 import {
   createServiceRuntime,
   type IsolationOptions,
   type ServiceDefinition,
   type ServiceRuntime,
-} from "./service_runtime.ts";
-import { StaticFiles } from "./static_files.ts";
+} from "./runtime/service_runtime.ts";
+import { StaticFiles } from "./http/static_files.ts";
 
 export type { IsolationOptions, ServiceDefinition };
 

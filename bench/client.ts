@@ -11,7 +11,10 @@
  */
 
 import { createRequire } from "node:module";
+import type { CloseInfo, Conn } from "./conn.ts";
 import { RawWebSocket } from "./raw_websocket.ts";
+
+export type { CloseInfo, Conn };
 
 /** Which WebSocket client the load generator uses for plain WebSocket servers. */
 export type ClientKind = "raw" | "deno";
@@ -29,28 +32,6 @@ export interface Target {
   readonly pid: number;
   /** The WebSocket client for `ws` servers. @default {"raw"} */
   readonly client?: ClientKind;
-}
-
-/** How a connection ended. */
-export interface CloseInfo {
-  /** The WebSocket close code (Socket.IO: 1000 for a client-side close, else 1006). */
-  readonly code: number;
-  /** The close reason (Socket.IO: its disconnect reason). */
-  readonly reason: string;
-  /** `performance.now()` when the close was seen. */
-  readonly at: number;
-}
-
-/** One client connection into a room. */
-export interface Conn {
-  /** Send a text frame (Socket.IO: a `message` event). */
-  send(text: string): void;
-  /** Close the connection. */
-  close(): void;
-  /** Called with every text the server sends; set by the scenario. */
-  onText: (text: string) => void;
-  /** Resolves once the connection has closed, from either side. */
-  readonly closed: Promise<CloseInfo>;
 }
 
 /** The parts of a `socket.io-client` socket the benchmark uses. */

@@ -24,9 +24,9 @@
  */
 
 import { SharedCounterServer } from "../examples/counter.ts";
-import { LocalEngine } from "../local_engine.ts";
-import type { Logger } from "../logger.ts";
-import type { RoomOutput } from "../room_engine.ts";
+import { LocalEngine } from "../room/local_engine.ts";
+import type { Logger } from "../util/logger.ts";
+import type { RoomOutput } from "../room/room_engine.ts";
 import { Frame, FrameReader, FrameWriter } from "../room_host/protocol.ts";
 import { GuestInstance } from "../wasm/guest_instance.ts";
 import { decodeGuestText } from "../wasm/guest_text.ts";

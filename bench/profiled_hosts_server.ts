@@ -15,7 +15,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { consoleLogger } from "../logger.ts";
+import { consoleLogger } from "../util/logger.ts";
 import { serve } from "../server.ts";
 import { loadWasmService } from "../wasm/host.ts";
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { CloseInfo, Conn } from "./client.ts";
+import type { CloseInfo, Conn } from "./conn.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -6,7 +6,7 @@
  */
 
 import { resolve } from "node:path";
-import { consoleLogger, type Logger } from "../logger.ts";
+import { consoleLogger, type Logger } from "../util/logger.ts";
 import { type JamsocketServer, serve } from "../server.ts";
 import { BuildError } from "../wasm/build_error.ts";
 import { devPageFallback } from "./dev_page.ts";

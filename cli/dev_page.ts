@@ -18,7 +18,7 @@
  * @module
  */
 
-import { textResponse } from "../http_error.ts";
+import { textResponse } from "../http/http_error.ts";
 
 /**
  * The dev page's script. Plain browser JavaScript in a raw string: no backticks, no `${`, every

@@ -6,8 +6,8 @@
  */
 
 import { basename, dirname, extname, join, relative, resolve, sep } from "node:path";
-import type { Logger } from "../logger.ts";
-import type { ServiceDefinition } from "../service_runtime.ts";
+import type { Logger } from "../util/logger.ts";
+import type { ServiceDefinition } from "../runtime/service_runtime.ts";
 import { buildAssemblyScript } from "../wasm/asc.ts";
 import { BuildError } from "../wasm/build_error.ts";
 import { buildCargoWasm } from "../wasm/cargo.ts";

@@ -14,7 +14,7 @@ import {
   serveOptionsFrom,
 } from "./serve_flags.ts";
 import { loadService } from "./service_loader.ts";
-import { consoleLogger } from "../logger.ts";
+import { consoleLogger } from "../util/logger.ts";
 import { onShutdownSignal } from "./signals.ts";
 import { UsageError } from "./usage_error.ts";
 

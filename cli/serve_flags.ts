@@ -6,10 +6,10 @@
  */
 
 import type { ParseArgsConfig } from "node:util";
-import { parseRoomIdStrategy } from "../room_id.ts";
+import { parseRoomIdStrategy } from "../room/room_id.ts";
 import type { ServeOptions } from "../server.ts";
-import { DEFAULT_ROOMS_PER_HOST } from "../service_runtime.ts";
-import { parseShutdownPolicy } from "../shutdown_policy.ts";
+import { DEFAULT_ROOMS_PER_HOST } from "../runtime/service_runtime.ts";
+import { parseShutdownPolicy } from "../room/shutdown_policy.ts";
 import { DEFAULT_MAX_MEMORY_PAGES } from "../wasm/host.ts";
 import { UsageError } from "./usage_error.ts";
 

@@ -11,8 +11,8 @@
  * @module
  */
 
-import { describeError, type Logger } from "../logger.ts";
-import { RoomCrashError } from "../room_engine.ts";
+import { describeError, type Logger } from "../util/logger.ts";
+import { RoomCrashError } from "../room/room_engine.ts";
 import { type GuestConfig, GuestInstance, type GuestOutput } from "../wasm/guest_instance.ts";
 import { loadWasmService } from "../wasm/host.ts";
 import { Frame, type FrameCursor, FrameReader, FrameWriter } from "./protocol.ts";

@@ -11,8 +11,8 @@
  */
 
 import { join } from "node:path";
-import type { Logger } from "../logger.ts";
-import { type CrashKind, RoomCrashError } from "../room_engine.ts";
+import type { Logger } from "../util/logger.ts";
+import { type CrashKind, RoomCrashError } from "../room/room_engine.ts";
 import { decodeGuestText } from "../wasm/guest_text.ts";
 import { Frame, type FrameCursor, FrameReader, type FrameType, FrameWriter } from "./protocol.ts";
 import type { HostLink, RemoteEngine } from "./remote_engine.ts";

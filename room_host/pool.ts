@@ -6,10 +6,10 @@
  */
 
 import { basename } from "node:path";
-import { HttpError } from "../http_error.ts";
-import type { Logger } from "../logger.ts";
-import type { Metrics } from "../metrics.ts";
-import type { RoomEngineFactory } from "../room_engine.ts";
+import { HttpError } from "../http/http_error.ts";
+import type { Logger } from "../util/logger.ts";
+import type { Metrics } from "../http/metrics.ts";
+import type { RoomEngineFactory } from "../room/room_engine.ts";
 import type { WasmService } from "../wasm/host.ts";
 import { HostProcess, type HostProcessConfig } from "./host_process.ts";
 import { RemoteEngine } from "./remote_engine.ts";

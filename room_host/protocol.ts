@@ -39,7 +39,7 @@
  * @module
  */
 
-import { decodeShortAscii } from "../utf8.ts";
+import { decodeShortAscii } from "../util/utf8.ts";
 
 /** Frame types, front → host and host → front. */
 export const Frame = {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { RoomCrashError, RoomEngine, RoomOutput } from "../room_engine.ts";
+import type { RoomCrashError, RoomEngine, RoomOutput } from "../room/room_engine.ts";
 import type { ClientId } from "../service.ts";
 import { Frame, type FrameType } from "./protocol.ts";
 

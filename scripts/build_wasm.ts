@@ -37,7 +37,7 @@ import { BuildError } from "../wasm/build_error.ts";
 import { buildCargoWasm } from "../wasm/cargo.ts";
 import { buildAssemblyScript } from "../wasm/asc.ts";
 import { loadWasmService } from "../wasm/host.ts";
-import { consoleLogger } from "../logger.ts";
+import { consoleLogger } from "../util/logger.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const RUST_WORKSPACE = join(ROOT, "examples/wasm/rust");

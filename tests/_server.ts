@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../util/logger.ts";
 import {
   type JamsocketServer,
   serve,

@@ -68,10 +68,10 @@ Deno.test("jamsocket serve refuses a broken module before it listens, with exit 
     1,
     'error: Cannot load WASM service "nope.wasm": file not found\n',
   ]);
-  const noDefault = await cliOutput(["serve", "logger.ts"]);
+  const noDefault = await cliOutput(["serve", "util/logger.ts"]);
   assert.deepEqual([noDefault.code, noDefault.stderr], [
     2,
-    'error: Cannot load service "logger.ts": its default export must be a service class or factory, found no default export\n',
+    'error: Cannot load service "util/logger.ts": its default export must be a service class or factory, found no default export\n',
   ]);
   await Deno.remove(path);
 });

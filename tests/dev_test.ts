@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CloseCode } from "../close_code.ts";
+import { CloseCode } from "../room/close_code.ts";
 import { TestClient } from "./_client.ts";
 import { cliOutput, type CliProcess, startCli } from "./_cli.ts";
 

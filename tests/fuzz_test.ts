@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { LocalEngine } from "../local_engine.ts";
-import type { CrashKind, RoomCrashError } from "../room_engine.ts";
+import { LocalEngine } from "../room/local_engine.ts";
+import type { CrashKind, RoomCrashError } from "../room/room_engine.ts";
 import { createHandler } from "../server.ts";
 import { loadWasmService } from "../wasm/host.ts";
 import { waitUntil } from "./_client.ts";

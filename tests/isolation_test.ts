@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CloseCode } from "../close_code.ts";
+import { CloseCode } from "../room/close_code.ts";
 import { loadWasmService, type WasmService } from "../wasm/host.ts";
 import type { ServeOptions } from "../server.ts";
 import { TestClient } from "./_client.ts";

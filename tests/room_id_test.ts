@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { HttpError } from "../http_error.ts";
-import { parseRoomIdStrategy, shortRoomIdGenerator, validateRoomId } from "../room_id.ts";
+import { HttpError } from "../http/http_error.ts";
+import { parseRoomIdStrategy, shortRoomIdGenerator, validateRoomId } from "../room/room_id.ts";
 
 Deno.test("shortRoomIdGenerator repeats no id until all 26^n are used, then refuses with 409", () => {
   const next = shortRoomIdGenerator(3);

@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { ChatServer } from "../examples/chat.ts";
 import { SharedCounterServer } from "../examples/counter.ts";
 import { EchoServer } from "../examples/echo.ts";
-import { CloseCode } from "../close_code.ts";
+import { CloseCode } from "../room/close_code.ts";
 import type { ClientId, JamsocketContext, SimpleJamsocketService } from "../service.ts";
 import { startServer } from "./_server.ts";
 import { TestClient, waitUntil, withTimeout } from "./_client.ts";
-import { LocalEngine } from "../local_engine.ts";
-import { consoleLogger } from "../logger.ts";
-import { RoomCrashError } from "../room_engine.ts";
+import { LocalEngine } from "../room/local_engine.ts";
+import { consoleLogger } from "../util/logger.ts";
+import { RoomCrashError } from "../room/room_engine.ts";
 
 Deno.test("serve shares the counter between every client of room 1", async () => {
   await using server = startServer(SharedCounterServer);

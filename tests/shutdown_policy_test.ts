@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseShutdownPolicy } from "../shutdown_policy.ts";
+import { parseShutdownPolicy } from "../room/shutdown_policy.ts";
 
 Deno.test("parseShutdownPolicy reads never, immediate and <n>sec", () => {
   assert.equal(parseShutdownPolicy("never"), "never");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CloseCode } from "../close_code.ts";
+import { CloseCode } from "../room/close_code.ts";
 import type { ClientId, JamsocketContext, SimpleJamsocketService } from "../service.ts";
 import { TestClient, waitUntil } from "./_client.ts";
 import { startCli } from "./_cli.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CloseCode } from "../close_code.ts";
+import { CloseCode } from "../room/close_code.ts";
 import { loadWasmService, WasmLoadError, type WasmServiceOptions } from "../wasm/host.ts";
 import { fixture } from "./_fixtures.ts";
 import { guestWat, wat } from "./_wat.ts";

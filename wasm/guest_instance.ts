@@ -4,10 +4,10 @@
  * @module
  */
 
-import type { Logger } from "../logger.ts";
-import { RoomCrashError } from "../room_engine.ts";
+import type { Logger } from "../util/logger.ts";
+import { RoomCrashError } from "../room/room_engine.ts";
 import type { ClientId, SimpleJamsocketService } from "../service.ts";
-import { utf8Length } from "../utf8.ts";
+import { utf8Length } from "../util/utf8.ts";
 import { API_PROTOCOL, API_VERSION, type GuestExports, WASI_MODULE } from "./_abi.ts";
 import { GuestExit, WasiShim } from "./wasi.ts";
 

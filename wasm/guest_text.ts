@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { Logger } from "../logger.ts";
-import { decodeShortAscii } from "../utf8.ts";
+import type { Logger } from "../util/logger.ts";
+import { decodeShortAscii } from "../util/utf8.ts";
 
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -17,7 +17,7 @@ const strictDecoder = new TextDecoder("utf-8", { fatal: true });
  * ```ts
  * import assert from "node:assert/strict";
  * import { decodeGuestText } from "./guest_text.ts";
- * import { consoleLogger } from "../logger.ts";
+ * import { consoleLogger } from "../util/logger.ts";
  *
  * const logger = consoleLogger("error");
  * assert.equal(decodeGuestText(new Uint8Array([104, 105]), "r", 1, logger), "hi");

@@ -14,7 +14,7 @@
  */
 
 import { basename } from "node:path";
-import { consoleLogger, describeError, type Logger } from "../logger.ts";
+import { consoleLogger, describeError, type Logger } from "../util/logger.ts";
 import type { JamsocketServiceFactory } from "../service.ts";
 import { checkModuleShape, type GuestExports, HOST_FUNCTIONS, WASI_MODULE } from "./_abi.ts";
 import { limitMemory } from "./_limit_memory.ts";

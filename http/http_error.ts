@@ -4,7 +4,7 @@
  * @module
  */
 
-import { describeError, type Logger } from "./logger.ts";
+import { describeError, type Logger } from "../util/logger.ts";
 
 /**
  * A request the server refuses, with the status to answer and a one-line reason.
@@ -38,7 +38,7 @@ export class HttpError extends Error {
  * ```ts
  * import assert from "node:assert/strict";
  * import { errorResponse, HttpError } from "./http_error.ts";
- * import { consoleLogger } from "./logger.ts";
+ * import { consoleLogger } from "../util/logger.ts";
  *
  * const response = errorResponse(new HttpError(400, "Bad room ID"), consoleLogger());
  * assert.equal(response.status, 400);

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { describeError, type Logger } from "./logger.ts";
+import { describeError, type Logger } from "../util/logger.ts";
 import { RoomCrashError, type RoomEngine, type RoomOutput } from "./room_engine.ts";
 import type {
   ClientId,
@@ -13,7 +13,7 @@ import type {
   JamsocketServiceFactory,
   MessageRecipient,
   SimpleJamsocketService,
-} from "./service.ts";
+} from "../service.ts";
 
 const CONNECT = 0;
 const DISCONNECT = 1;
@@ -68,7 +68,7 @@ class LocalContext implements JamsocketContext {
  * ```ts
  * import assert from "node:assert/strict";
  * import { LocalEngine } from "./local_engine.ts";
- * import { consoleLogger } from "./logger.ts";
+ * import { consoleLogger } from "../util/logger.ts";
  *
  * const sent: unknown[] = [];
  * const engine = new LocalEngine("lobby", () => ({

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { HttpError } from "./http_error.ts";
+import { HttpError } from "../http/http_error.ts";
 
 /**
  * How rooms are created, under the original server's names:

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { ClientId, MessageRecipient } from "./service.ts";
+import type { ClientId, MessageRecipient } from "../service.ts";
 
 /** Events into a room's service, delivered one at a time in the order they are called. */
 export interface RoomEngine {

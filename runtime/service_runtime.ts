@@ -5,17 +5,17 @@
  * @module
  */
 
-import { LocalEngine } from "./local_engine.ts";
-import type { Logger } from "./logger.ts";
-import type { Metrics } from "./metrics.ts";
-import { RoomHostPool } from "./room_host/pool.ts";
-import type { RoomEngineFactory } from "./room_engine.ts";
+import { LocalEngine } from "../room/local_engine.ts";
+import type { Logger } from "../util/logger.ts";
+import type { Metrics } from "../http/metrics.ts";
+import { RoomHostPool } from "../room_host/pool.ts";
+import type { RoomEngineFactory } from "../room/room_engine.ts";
 import {
   type JamsocketServiceClass,
   type JamsocketServiceFactory,
   toServiceFactory,
-} from "./service.ts";
-import { WasmService } from "./wasm/host.ts";
+} from "../service.ts";
+import { WasmService } from "../wasm/host.ts";
 
 /** Anything `serve()` and `createHandler()` run: a service class, a factory, or a WASM service. */
 export type ServiceDefinition = JamsocketServiceClass | JamsocketServiceFactory | WasmService;
@@ -68,8 +68,8 @@ export interface ServiceRuntime {
  * @example
  * ```ts
  * import { createServiceRuntime } from "./service_runtime.ts";
- * import { consoleLogger } from "./logger.ts";
- * import { Metrics } from "./metrics.ts";
+ * import { consoleLogger } from "../util/logger.ts";
+ * import { Metrics } from "../http/metrics.ts";
  *
  * const runtime = createServiceRuntime(class {}, {}, consoleLogger(), new Metrics());
  * await runtime.close();

@@ -7,11 +7,11 @@
 
 import { type ClientLimits, RateLimiter } from "./client_limits.ts";
 import { CloseCode, closeReason } from "./close_code.ts";
-import type { Logger } from "./logger.ts";
-import type { Metrics } from "./metrics.ts";
-import { utf8Length } from "./utf8.ts";
+import type { Logger } from "../util/logger.ts";
+import type { Metrics } from "../http/metrics.ts";
+import { utf8Length } from "../util/utf8.ts";
 import type { RoomCrashError, RoomEngine, RoomEngineFactory, RoomOutput } from "./room_engine.ts";
-import type { ClientId, MessageRecipient } from "./service.ts";
+import type { ClientId, MessageRecipient } from "../service.ts";
 import type { ShutdownPolicy } from "./shutdown_policy.ts";
 
 /** What a room needs from the server that owns it. */

@@ -5,7 +5,7 @@
  */
 
 import type { CloseCode } from "./close_code.ts";
-import { HttpError } from "./http_error.ts";
+import { HttpError } from "../http/http_error.ts";
 import { Room, type RoomConfig } from "./room.ts";
 import type { RoomEngineFactory } from "./room_engine.ts";
 import type { RoomIdStrategy } from "./room_id.ts";

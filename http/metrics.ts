@@ -4,8 +4,6 @@
  * @module
  */
 
-import type { CrashKind } from "./room_engine.ts";
-
 /** Point-in-time values read when `/metrics` is scraped. */
 export interface MetricsGauges {
   /** Rooms alive now. */
@@ -46,11 +44,11 @@ export class Metrics {
   roomsCreated = 0;
   /** Room host processes started to replace one that was stopped or died. */
   roomHostRestarts = 0;
-  readonly #crashes = new Map<CrashKind, number>();
+  readonly #crashes = new Map<string, number>();
   readonly #closes = new Map<string, number>();
 
-  /** Count a room crash. */
-  crashed(kind: CrashKind): void {
+  /** Count a room crash, by kind (`trap`, `cpu_limit`, …: see `CrashKind`). */
+  crashed(kind: string): void {
     this.#crashes.set(kind, (this.#crashes.get(kind) ?? 0) + 1);
   }
 
