@@ -13,9 +13,9 @@
  */
 
 import { type ClientLimits, DEFAULT_CLIENT_LIMITS } from "./room/client_limits.ts";
-import { CloseCode } from "./room/close_code.ts";
+import { CloseCode, closeReason } from "./room/close_code.ts";
 import { errorResponse, HttpError, textResponse } from "./http/http_error.ts";
-import { consoleLogger, type Logger } from "./util/logger.ts";
+import { consoleLogger, describeError, type Logger } from "./util/logger.ts";
 import { Metrics } from "./http/metrics.ts";
 import {
   parseRoomIdStrategy,
@@ -23,6 +23,7 @@ import {
   type RoomIdStrategyName,
   validateRoomId,
 } from "./room/room_id.ts";
+import { closeSocket } from "./room/client_socket.ts";
 import { RoomRegistry } from "./room/room_registry.ts";
 import { parseShutdownPolicy, type ShutdownPolicy } from "./room/shutdown_policy.ts";
 import {
@@ -34,6 +35,9 @@ import {
 import { StaticFiles } from "./http/static_files.ts";
 
 export type { IsolationOptions, ServiceDefinition };
+
+/** The default {@linkcode HandlerOptions.maxRooms}. */
+export const DEFAULT_MAX_ROOMS = 100_000;
 
 /** Options of {@linkcode createHandler}. */
 export interface HandlerOptions extends IsolationOptions {
@@ -62,6 +66,11 @@ export interface HandlerOptions extends IsolationOptions {
   /** Serve the files of this folder for every other `GET` (`index.html` for `/`). */
   staticDir?: string;
   /**
+   * Also serve files and folders of `staticDir` whose name starts with a dot (`.env`, `.git/`).
+   * @default {false}
+   */
+  staticDotFiles?: boolean;
+  /**
    * Answer requests that match no Jamsocket route and no static file (instead of 404): your own
    * routes, or a page. `jamsocket dev` serves its dev page this way.
    */
@@ -88,8 +97,9 @@ export interface HandlerOptions extends IsolationOptions {
    */
   maxBufferedBytes?: number;
   /**
-   * Most rooms alive at once; a request that would create one more gets 503.
-   * @default {Infinity}
+   * Most rooms alive at once. At the limit, the room that has been empty longest is closed to make
+   * space; with every room occupied, a request that would create one more gets 503.
+   * @default {100000}
    */
   maxRooms?: number;
   /**
@@ -153,7 +163,7 @@ export function createHandler(
   };
   let runtime: ServiceRuntime = createServiceRuntime(service, options, logger, metrics);
   const registry = new RoomRegistry(runtime.engineFactory, {
-    capacity: () => Math.min(options.maxRooms ?? Infinity, runtime.capacity),
+    capacity: () => Math.min(options.maxRooms ?? DEFAULT_MAX_ROOMS, runtime.capacity),
     strategy: typeof options.rooms === "object"
       ? options.rooms
       : parseRoomIdStrategy(options.rooms ?? "implicit"),
@@ -172,13 +182,12 @@ export function createHandler(
   );
   const staticFiles = options.staticDir === undefined
     ? undefined
-    : new StaticFiles(options.staticDir);
+    : new StaticFiles(options.staticDir, { dotFiles: options.staticDotFiles });
   let stopping = false;
 
   async function route(request: Request): Promise<Response> {
     if (stopping) throw new HttpError(503, "Server is shutting down");
-    const url = new URL(request.url);
-    const path = url.pathname;
+    const path = pathOf(request);
     if (path.startsWith("/ws/")) return roomRequest(request, roomIdFrom(path.slice(4)));
     if (path === "/status") return allow(request, "GET") ?? textResponse(200, "ok");
     if (path === "/new_room") {
@@ -214,8 +223,30 @@ export function createHandler(
       const reason = error instanceof Error ? error.message.replace(/^Invalid Header: /, "") : "";
       throw new HttpError(400, `Invalid WebSocket upgrade request: ${reason}`, { cause: error });
     }
-    registry.forConnection(roomId).accept(upgrade.socket);
+    join(roomId, upgrade.socket);
     return upgrade.response;
+  }
+
+  /**
+   * Put an upgraded socket into its room. Nothing may throw once the upgrade is under way (the
+   * upgrade response must be returned), so a room that cannot take the client after all (it
+   * closed, or the runtime refused it) closes the socket with a reason instead.
+   */
+  function join(roomId: string, socket: WebSocket): void {
+    try {
+      registry.forConnection(roomId).accept(socket);
+    } catch (error) {
+      const busy = error instanceof HttpError && error.status === 503;
+      const reason = error instanceof HttpError ? error.message : "Internal server error";
+      logger[busy ? "warn" : "error"](
+        `Refused a client of room "${roomId}" after its upgrade: ${describeError(error)}`,
+      );
+      closeSocket(
+        socket,
+        busy ? CloseCode.TryAgainLater : CloseCode.InternalError,
+        closeReason(reason),
+      );
+    }
   }
 
   function gauges() {
@@ -266,6 +297,16 @@ export function createHandler(
 function idleTimeoutFor(interval: number, timeout: number): number {
   if (interval <= 0 || timeout <= 0) return 0;
   return Math.min(timeout, 2 * interval);
+}
+
+/** The request's path; a request whose `Host` makes no URL (`a b`, `[`, `x:99999999`) is 400. */
+function pathOf(request: Request): string {
+  try {
+    return new URL(request.url).pathname;
+  } catch {
+    const host = (request.headers.get("host") ?? "").slice(0, 100);
+    throw new HttpError(400, `Invalid Host header: "${host}"`);
+  }
 }
 
 function roomIdFrom(encoded: string): string {

@@ -7,7 +7,7 @@
 
 import type { ParseArgsConfig } from "node:util";
 import { parseRoomIdStrategy } from "../room/room_id.ts";
-import type { ServeOptions } from "../server.ts";
+import { DEFAULT_MAX_ROOMS, type ServeOptions } from "../server.ts";
 import { DEFAULT_ROOMS_PER_HOST } from "../runtime/service_runtime.ts";
 import { parseShutdownPolicy } from "../room/shutdown_policy.ts";
 import { DEFAULT_MAX_MEMORY_PAGES } from "../wasm/host.ts";
@@ -27,6 +27,8 @@ export const SERVE_FLAGS = {
   "heartbeat-timeout": { type: "string", short: "t" },
   "shutdown-policy": { type: "string", short: "s" },
   static: { type: "string" },
+  "static-dotfiles": { type: "boolean" },
+  "max-rooms": { type: "string" },
   "max-message-size": { type: "string" },
   "max-messages-per-second": { type: "string" },
   "max-buffered-bytes": { type: "string" },
@@ -47,6 +49,11 @@ export const SERVE_FLAGS_HELP = `
   -s, --shutdown-policy <POLICY>        never, immediate, <n>sec: when an empty room is
                                         destroyed [default: 300sec]
       --static <DIR>                    Serve the files of DIR for other GET requests
+      --static-dotfiles                 Also serve files and folders of DIR whose name
+                                        starts with a dot (.env, .git/) [default: off]
+      --max-rooms <N>                   Most rooms at once; at the limit the room empty
+                                        longest is closed, and with none empty a new room
+                                        gets 503 [default: ${DEFAULT_MAX_ROOMS}]
       --max-message-size <BYTES>        Close a client that sends a larger frame (1009)
                                         [default: 1048576]
       --max-messages-per-second <N>     Close a client that sends faster (1008); 0 is no
@@ -65,7 +72,14 @@ export const SERVE_FLAGS_HELP = `
 }]`;
 
 /** The parsed values of {@linkcode SERVE_FLAGS}. */
-export type ServeFlagValues = { [K in keyof typeof SERVE_FLAGS]?: string };
+export type ServeFlagValues = {
+  [K in keyof typeof SERVE_FLAGS]?: typeof SERVE_FLAGS[K]["type"] extends "boolean" ? boolean
+    : string;
+};
+
+type StringFlag = {
+  [K in keyof typeof SERVE_FLAGS]: typeof SERVE_FLAGS[K]["type"] extends "string" ? K : never;
+}[keyof typeof SERVE_FLAGS];
 
 /**
  * Check the flag values and build server options from them.
@@ -86,6 +100,8 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     heartbeatInterval: number(values, "heartbeat-interval"),
     heartbeatTimeout: number(values, "heartbeat-timeout"),
     staticDir: values.static,
+    staticDotFiles: values["static-dotfiles"],
+    maxRooms: integer(values, "max-rooms", 1, 10_000_000),
     maxMessageBytes: integer(values, "max-message-size", 1, 2 ** 31),
     maxMessagesPerSecond: number(values, "max-messages-per-second"),
     maxBufferedBytes: integer(values, "max-buffered-bytes", 1, 2 ** 40),
@@ -122,7 +138,7 @@ export function maxMemoryPagesFrom(values: ServeFlagValues): number | undefined 
   return mib === undefined ? undefined : mib * 16;
 }
 
-function positive(values: ServeFlagValues, flag: keyof ServeFlagValues): number | undefined {
+function positive(values: ServeFlagValues, flag: StringFlag): number | undefined {
   const value = number(values, flag);
   if (value === 0) {
     throw new UsageError(`Invalid value for '--${flag}': expected a number > 0, got '0'`);
@@ -130,7 +146,7 @@ function positive(values: ServeFlagValues, flag: keyof ServeFlagValues): number 
   return value;
 }
 
-function number(values: ServeFlagValues, flag: keyof ServeFlagValues): number | undefined {
+function number(values: ServeFlagValues, flag: StringFlag): number | undefined {
   const text = values[flag];
   if (text === undefined) return undefined;
   const value = Number(text);
@@ -142,7 +158,7 @@ function number(values: ServeFlagValues, flag: keyof ServeFlagValues): number | 
 
 function integer(
   values: ServeFlagValues,
-  flag: keyof ServeFlagValues,
+  flag: StringFlag,
   min: number,
   max: number,
 ): number | undefined {

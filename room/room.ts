@@ -6,6 +6,7 @@
  */
 
 import { type ClientLimits, RateLimiter } from "./client_limits.ts";
+import { type ClientSocket, closeSocket } from "./client_socket.ts";
 import { CloseCode, closeReason } from "./close_code.ts";
 import type { Logger } from "../util/logger.ts";
 import type { Metrics } from "../http/metrics.ts";
@@ -26,16 +27,20 @@ export interface RoomConfig {
   readonly limits: ClientLimits;
   /** Called once, as the room closes for any reason. */
   readonly onClosed: (room: Room) => void;
+  /** Called when the room has no client any more (and once as it is created, empty). */
+  readonly onEmpty?: (room: Room) => void;
+  /** Called when a client joins the empty room. */
+  readonly onOccupied?: (room: Room) => void;
 }
 
 class Client {
   readonly id: ClientId;
-  readonly socket: WebSocket;
+  readonly socket: ClientSocket;
   readonly limiter: RateLimiter | undefined;
   /** The client has left the room (closed, kicked, or the room closed). */
   gone = false;
 
-  constructor(id: ClientId, socket: WebSocket, rate: number) {
+  constructor(id: ClientId, socket: ClientSocket, rate: number) {
     this.id = id;
     this.socket = socket;
     this.limiter = rate > 0 ? new RateLimiter(rate) : undefined;
@@ -80,11 +85,17 @@ export class Room {
     };
     this.#engine = engineFactory(id, output);
     this.#scheduleShutdown();
+    config.onEmpty?.(this);
   }
 
   /** Clients connected now (open sockets). */
   get clientCount(): number {
     return this.#clients.size;
+  }
+
+  /** No client is in the room, open or still connecting. */
+  get empty(): boolean {
+    return this.#present.size === 0;
   }
 
   /** Events received and not yet handled by the service. */
@@ -98,15 +109,16 @@ export class Room {
   }
 
   /**
-   * Take a client's socket (from `Deno.upgradeWebSocket`) into the room and give it the next id.
-   * Its `connect` hook runs when the socket opens.
+   * Take a client's socket (from `Deno.upgradeWebSocket`, or any {@linkcode ClientSocket}) into
+   * the room and give it the next id. Its `connect` hook runs when the socket opens.
    */
-  accept(socket: WebSocket): ClientId {
+  accept(socket: ClientSocket): ClientId {
     const client = new Client(
       this.#nextClientId++,
       socket,
       this.#config.limits.maxMessagesPerSecond,
     );
+    if (this.#present.size === 0) this.#config.onOccupied?.(this);
     this.#present.add(client);
     clearTimeout(this.#shutdownTimer);
     socket.binaryType = "arraybuffer";
@@ -239,7 +251,10 @@ export class Room {
       return;
     }
     if (wasOpen) this.#engine.disconnect(client.id);
-    if (empty) this.#scheduleShutdown();
+    if (empty) {
+      this.#scheduleShutdown();
+      this.#config.onEmpty?.(this);
+    }
   }
 
   /** Under a timed shutdown policy, close the room once it has stayed empty that long. */
@@ -250,14 +265,5 @@ export class Room {
       () => void this.close(CloseCode.Normal, "Room closed"),
       policy.afterMs,
     );
-  }
-}
-
-/** Close a socket, also one still connecting (closing it then would be lost: close on open). */
-function closeSocket(socket: WebSocket, code: CloseCode, reason: string): void {
-  if (socket.readyState === WebSocket.CONNECTING) {
-    socket.addEventListener("open", () => socket.close(code, reason), { once: true });
-  } else if (socket.readyState === WebSocket.OPEN) {
-    socket.close(code, reason);
   }
 }
