@@ -6,6 +6,7 @@
  */
 
 import type { ParseArgsConfig } from "node:util";
+import { OriginPolicy } from "../http/origins.ts";
 import { parseRoomIdStrategy } from "../room/room_id.ts";
 import { DEFAULT_MAX_ROOMS, type ServeOptions } from "../server.ts";
 import { DEFAULT_ROOMS_PER_HOST } from "../runtime/service_runtime.ts";
@@ -29,6 +30,9 @@ export const SERVE_FLAGS = {
   static: { type: "string" },
   "static-dotfiles": { type: "boolean" },
   "max-rooms": { type: "string" },
+  "max-clients": { type: "string" },
+  "allowed-origin": { type: "string", multiple: true },
+  "list-rooms": { type: "boolean" },
   "max-message-size": { type: "string" },
   "max-messages-per-second": { type: "string" },
   "max-buffered-bytes": { type: "string" },
@@ -54,6 +58,12 @@ export const SERVE_FLAGS_HELP = `
       --max-rooms <N>                   Most rooms at once; at the limit the room empty
                                         longest is closed, and with none empty a new room
                                         gets 503 [default: ${DEFAULT_MAX_ROOMS}]
+      --max-clients <N>                 Most clients in one room; one more gets 503
+                                        [default: no limit]
+      --allowed-origin <ORIGIN>         Only pages from ORIGIN (https://app.example.com)
+                                        may open WebSockets; others get 403. Repeatable
+                                        [default: any origin]
+      --list-rooms                      Answer GET /rooms with the rooms as JSON
       --max-message-size <BYTES>        Close a client that sends a larger frame (1009)
                                         [default: 1048576]
       --max-messages-per-second <N>     Close a client that sends faster (1008); 0 is no
@@ -73,12 +83,15 @@ export const SERVE_FLAGS_HELP = `
 
 /** The parsed values of {@linkcode SERVE_FLAGS}. */
 export type ServeFlagValues = {
-  [K in keyof typeof SERVE_FLAGS]?: typeof SERVE_FLAGS[K]["type"] extends "boolean" ? boolean
+  [K in keyof typeof SERVE_FLAGS]?: typeof SERVE_FLAGS[K] extends { multiple: true } ? string[]
+    : typeof SERVE_FLAGS[K]["type"] extends "boolean" ? boolean
     : string;
 };
 
 type StringFlag = {
-  [K in keyof typeof SERVE_FLAGS]: typeof SERVE_FLAGS[K]["type"] extends "string" ? K : never;
+  [K in keyof typeof SERVE_FLAGS]: typeof SERVE_FLAGS[K] extends { multiple: true } ? never
+    : typeof SERVE_FLAGS[K]["type"] extends "string" ? K
+    : never;
 }[keyof typeof SERVE_FLAGS];
 
 /**
@@ -102,6 +115,8 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     staticDir: values.static,
     staticDotFiles: values["static-dotfiles"],
     maxRooms: integer(values, "max-rooms", 1, 10_000_000),
+    maxClients: integer(values, "max-clients", 1, 10_000_000),
+    listRooms: values["list-rooms"],
     maxMessageBytes: integer(values, "max-message-size", 1, 2 ** 31),
     maxMessagesPerSecond: number(values, "max-messages-per-second"),
     maxBufferedBytes: integer(values, "max-buffered-bytes", 1, 2 ** 40),
@@ -112,6 +127,10 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     cpuLimit: positive(values, "cpu-limit"),
   };
   try {
+    if (values["allowed-origin"] !== undefined) {
+      options.allowedOrigins = values["allowed-origin"];
+      new OriginPolicy(options.allowedOrigins);
+    }
     if (values.rooms !== undefined) options.rooms = parseRoomIdStrategy(values.rooms);
     if (values["shutdown-policy"] !== undefined) {
       options.shutdownPolicy = parseShutdownPolicy(values["shutdown-policy"]);

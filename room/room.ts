@@ -12,7 +12,7 @@ import type { Logger } from "../util/logger.ts";
 import type { Metrics } from "../http/metrics.ts";
 import { utf8Length } from "../util/utf8.ts";
 import type { RoomCrashError, RoomEngine, RoomEngineFactory, RoomOutput } from "./room_engine.ts";
-import type { ClientId, MessageRecipient } from "../service.ts";
+import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
 import type { ShutdownPolicy } from "./shutdown_policy.ts";
 
 /** What a room needs from the server that owns it. */
@@ -47,6 +47,18 @@ class Client {
   }
 }
 
+/** What a room listing shows of one room. */
+export interface RoomInfo {
+  /** The room's id. */
+  readonly id: string;
+  /** Clients connected now. */
+  readonly clients: number;
+  /** When the room was created, as an ISO 8601 date. */
+  readonly createdAt: string;
+  /** Seconds since the room's last event (a client joining, leaving or sending). */
+  readonly idleSeconds: number;
+}
+
 /**
  * One room: client ids from 1, never reused while it lives; events handed to its engine in
  * arrival order; sends delivered to open sockets (a send to a departed client is dropped); one
@@ -73,6 +85,9 @@ export class Room {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #shutdownTimer: ReturnType<typeof setTimeout> | undefined;
   #closing: Promise<void> | undefined;
+  readonly #createdAt = Date.now();
+  /** `performance.now()` of the last client event. */
+  #lastEvent = performance.now();
 
   /** Create the room and start its service through `engineFactory`. */
   constructor(id: string, engineFactory: RoomEngineFactory, config: RoomConfig) {
@@ -80,6 +95,7 @@ export class Room {
     this.#config = config;
     const output: RoomOutput = {
       send: (recipient, payload) => this.#send(recipient, payload),
+      closeClient: (client, code, reason) => this.#closeClient(client, code, reason),
       setTimer: (ms) => this.#setTimer(ms),
       crash: (error) => this.#crash(error),
     };
@@ -93,9 +109,29 @@ export class Room {
     return this.#clients.size;
   }
 
+  /** Clients in the room, open or still connecting. */
+  get presentCount(): number {
+    return this.#present.size;
+  }
+
   /** No client is in the room, open or still connecting. */
   get empty(): boolean {
     return this.#present.size === 0;
+  }
+
+  /** Seconds since the room's last event. */
+  get idleSeconds(): number {
+    return (performance.now() - this.#lastEvent) / 1000;
+  }
+
+  /** The room as a listing shows it. */
+  info(): RoomInfo {
+    return {
+      id: this.id,
+      clients: this.#clients.size,
+      createdAt: new Date(this.#createdAt).toISOString(),
+      idleSeconds: Math.round(this.idleSeconds * 10) / 10,
+    };
   }
 
   /** Events received and not yet handled by the service. */
@@ -112,7 +148,7 @@ export class Room {
    * Take a client's socket (from `Deno.upgradeWebSocket`, or any {@linkcode ClientSocket}) into
    * the room and give it the next id. Its `connect` hook runs when the socket opens.
    */
-  accept(socket: ClientSocket): ClientId {
+  accept(socket: ClientSocket, data?: ClientData): ClientId {
     const client = new Client(
       this.#nextClientId++,
       socket,
@@ -124,8 +160,9 @@ export class Room {
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       if (client.gone) return;
+      this.#lastEvent = performance.now();
       this.#clients.set(client.id, client);
-      this.#engine.connect(client.id);
+      this.#engine.connect(client.id, data);
     };
     socket.onmessage = (event) => this.#receive(client, event.data);
     socket.onclose = () => this.#leave(client);
@@ -175,15 +212,19 @@ export class Room {
     }
     metrics.messagesIn++;
     metrics.bytesIn += bytes;
+    this.#lastEvent = performance.now();
     if (text) this.#engine.message(client.id, data);
     else this.#engine.binary(client.id, new Uint8Array(data));
   }
 
   #send(recipient: MessageRecipient, payload: string | Uint8Array): void {
-    if (recipient === 0) {
+    if (recipient <= 0) {
       if (this.#clients.size === 0) return;
       const bytes = typeof payload === "string" ? utf8Length(payload) : payload.byteLength;
-      for (const client of this.#clients.values()) this.#sendTo(client, payload, bytes);
+      const except = -recipient;
+      for (const client of this.#clients.values()) {
+        if (client.id !== except) this.#sendTo(client, payload, bytes);
+      }
       return;
     }
     const client = this.#clients.get(recipient);
@@ -214,6 +255,25 @@ export class Room {
     }
   }
 
+  /**
+   * Close one client with `code` and `reason` (the service's `ctx.closeClient`, or a client that
+   * never finished opening); it leaves the room at once, and its `disconnect` runs if it had
+   * connected. An id that is not in the room is ignored (debug log).
+   */
+  closeClient(id: ClientId, code: number, reason: string): void {
+    this.#closeClient(id, code, reason);
+  }
+
+  #closeClient(id: ClientId, code: number, reason: string): void {
+    const client = this.#clients.get(id) ?? [...this.#present].find((c) => c.id === id);
+    if (client === undefined) {
+      this.#config.logger.debug(`Ignored closing client ${id} in room "${this.id}": not connected`);
+      return;
+    }
+    closeSocket(client.socket, code, reason);
+    this.#leave(client);
+  }
+
   #setTimer(ms: number): void {
     clearTimeout(this.#timer);
     if (this.closed) return;
@@ -242,6 +302,7 @@ export class Room {
   #leave(client: Client): void {
     if (client.gone) return;
     client.gone = true;
+    this.#lastEvent = performance.now();
     this.#present.delete(client);
     const wasOpen = this.#clients.delete(client.id);
     const empty = this.#present.size === 0;

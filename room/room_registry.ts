@@ -19,6 +19,8 @@ export interface RoomRegistryConfig {
    * space, the one empty longest first; with none empty, creating one more answers 503.
    */
   readonly capacity: () => number;
+  /** Most clients in one room (open or connecting); one more gets 503. */
+  readonly maxClients: number;
   /** Configuration handed to every room (its `onClosed` is the registry's). */
   readonly room: Omit<RoomConfig, "onClosed">;
 }
@@ -75,10 +77,17 @@ export class RoomRegistry {
    * Check that a WebSocket to `id` could join a room: it exists, or the strategy creates rooms on
    * connect and there is capacity (closing empty rooms to make it, if need be).
    *
-   * @throws {HttpError} 404 or 503.
+   * @throws {HttpError} 404 (no such room), 503 (no capacity, or the room is full).
    */
   checkJoinable(id: string): void {
-    if (this.#rooms.has(id)) return;
+    const room = this.#rooms.get(id);
+    if (room !== undefined) {
+      const max = this.#config.maxClients;
+      if (room.presentCount >= max) {
+        throw new HttpError(503, `Room "${id}" is full (${max} clients); try again later`);
+      }
+      return;
+    }
     if (!this.#config.strategy.implicitCreation) {
       throw new HttpError(404, `Room "${id}" does not exist`);
     }

@@ -101,3 +101,22 @@ Deno.test("serve flags --max-rooms and --static-dotfiles become server options",
     /Invalid value for '--max-rooms': expected an integer from 1 to 10000000, got '0'/,
   );
 });
+
+Deno.test("serve flags --max-clients, --allowed-origin (repeatable) and --list-rooms", () => {
+  const options = serveOptionsFrom({
+    "max-clients": "8",
+    "allowed-origin": ["https://a.example", "https://b.example"],
+    "list-rooms": true,
+  });
+  assert.equal(options.maxClients, 8);
+  assert.deepEqual(options.allowedOrigins, ["https://a.example", "https://b.example"]);
+  assert.equal(options.listRooms, true);
+  assert.throws(
+    () => serveOptionsFrom({ "max-clients": "0" }),
+    /Invalid value for '--max-clients': expected an integer from 1 to 10000000, got '0'/,
+  );
+  assert.throws(
+    () => serveOptionsFrom({ "allowed-origin": ["a.example/x"] }),
+    /Not an origin: "a.example\/x"/,
+  );
+});
