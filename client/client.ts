@@ -155,9 +155,9 @@ const MAX_ROOM_ID_BYTES = 256;
  *   `delayMs`, and the `code` and `reason` that caused it). No `error` events: a failure is a
  *   `close` with code 1006.
  *
- * Runs in browsers and Deno (standard `WebSocket`, `EventTarget` and timers only). Pages can load
- * it as an ES module from the dev server: `import { JamsocketClient } from
- * "/_jamsocket/client.js"`.
+ * Runs in browsers and Deno (standard `WebSocket`, `EventTarget` and timers only). Pages load it
+ * as an ES module from the path `jamsocket dev` serves it at: `import { JamsocketClient } from
+ * "/_jamsocket/client.js"` (see `CLIENT_SCRIPT` in `./mod.ts`).
  *
  * @example Talk to a room, and come back after the server hot-reloads it (1012)
  * ```ts

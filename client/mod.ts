@@ -7,6 +7,11 @@
  * other code (1000, 1008, 1009, 4xxx, …), after `maxAttempts` failures in a row, or on `close()`.
  * Message data is a `string` (text frames) or a `Uint8Array` (binary frames).
  *
+ * Browsers load it as an ES module: {@linkcode CLIENT_SCRIPT} is its text and
+ * {@linkcode clientScriptResponse} answers it, at {@linkcode CLIENT_SCRIPT_PATH}
+ * (`/_jamsocket/client.js`, where `jamsocket dev` serves it), so a page does
+ * `import { JamsocketClient } from "/_jamsocket/client.js"`.
+ *
  * @example A chat room that survives restarts
  * ```ts
  * import { serve } from "../server.ts";
@@ -31,3 +36,4 @@
  */
 
 export * from "./browser.ts";
+export { CLIENT_SCRIPT, CLIENT_SCRIPT_PATH, clientScriptResponse } from "./client_script.ts";
