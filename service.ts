@@ -50,17 +50,13 @@ export const MessageRecipient: {
 export type MessageRecipient = ClientId | 0;
 
 /**
- * What an auth hook may attach to a client, and what `ctx.clientData(client)` returns: any value
+ * What an auth hook may attach to a client, and what `ctx.clientData(client)` returns: a value
  * that survives `JSON.stringify` (objects, arrays, strings, finite numbers, booleans, null). It is
- * copied when it is set, so later changes to the object you passed are not seen.
+ * checked and copied when it is set, so later changes to the object you passed are not seen;
+ * functions, `undefined`, symbols, BigInt, cycles and non-finite numbers are refused at run time.
+ * (The type accepts any object so that your own interfaces fit.)
  */
-export type ClientData =
-  | null
-  | boolean
-  | number
-  | string
-  | readonly ClientData[]
-  | { readonly [key: string]: ClientData };
+export type ClientData = null | boolean | number | string | object;
 
 /**
  * What a service may do in its room. One context is handed to the constructor and to every hook.
