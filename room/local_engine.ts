@@ -186,11 +186,26 @@ export class LocalEngine implements RoomEngine {
 
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#busy && this.#service !== undefined) {
-      this.#drained ??= Promise.withResolvers();
-      await this.#drained.promise;
-    }
+    if (this.#service !== undefined) await this.idle();
     this.#dispose();
+  }
+
+  /**
+   * Resolves once every event received so far has run, including the Promises of async hooks
+   * (at once when the engine is idle). The test kit waits on it; no timers are involved.
+   */
+  idle(): Promise<void> {
+    if (!this.#busy) return Promise.resolve();
+    this.#drained ??= Promise.withResolvers();
+    return this.#drained.promise;
+  }
+
+  /** Nothing is running or waiting: wake whoever waits in {@linkcode idle}. */
+  #settle(): void {
+    this.#busy = false;
+    const drained = this.#drained;
+    this.#drained = undefined;
+    drained?.resolve();
   }
 
   /** Let a service that holds resources release them (`[Symbol.dispose]`), once. */
@@ -215,6 +230,7 @@ export class LocalEngine implements RoomEngine {
   #constructorFailed(error: unknown): void {
     this.#closed = true;
     this.#queue = [];
+    this.#settle();
     const crash = error instanceof RoomCrashError ? error : new RoomCrashError(
       "constructor",
       `Service constructor failed in room "${this.#ctx.roomId}": ${describeError(error)}`,
@@ -245,8 +261,7 @@ export class LocalEngine implements RoomEngine {
     }
     queue.length = 0;
     this.#head = 0;
-    this.#busy = false;
-    this.#drained?.resolve();
+    this.#settle();
   }
 
   /** Run one event. Returns false when it went async (or crashed) and the queue must wait. */
@@ -297,11 +312,10 @@ export class LocalEngine implements RoomEngine {
   #failed(error: unknown, kind: EventKind, client: ClientId): boolean {
     if (error instanceof RoomCrashError) {
       this.#closed = true;
-      this.#busy = false;
       this.#queue = [];
       this.#head = 0;
       this.#output.crash(error);
-      this.#drained?.resolve();
+      this.#settle();
       return false;
     }
     const who = kind === TIMER ? "" : ` (client ${client})`;

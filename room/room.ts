@@ -8,6 +8,7 @@
 import { type ClientLimits, RateLimiter } from "./client_limits.ts";
 import { type ClientSocket, closeSocket } from "./client_socket.ts";
 import { CloseCode, closeReason } from "./close_code.ts";
+import { type Clock, SYSTEM_CLOCK, type TimerHandle } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
 import type { Metrics } from "../http/metrics.ts";
 import { utf8Length } from "../util/utf8.ts";
@@ -31,6 +32,8 @@ export interface RoomConfig {
   readonly onEmpty?: (room: Room) => void;
   /** Called when a client joins the empty room. */
   readonly onOccupied?: (room: Room) => void;
+  /** Where the room's timer and its shutdown timer run. @default {SYSTEM_CLOCK} */
+  readonly clock?: Clock;
 }
 
 class Client {
@@ -82,17 +85,20 @@ export class Room {
   /** Every client accepted and not yet gone, open or still connecting. */
   readonly #present = new Set<Client>();
   #nextClientId = 1;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #shutdownTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #clock: Clock;
+  #timer: TimerHandle | undefined;
+  #shutdownTimer: TimerHandle | undefined;
   #closing: Promise<void> | undefined;
   readonly #createdAt = Date.now();
-  /** `performance.now()` of the last client event. */
-  #lastEvent = performance.now();
+  /** The clock's `now()` at the last client event. */
+  #lastEvent: number;
 
   /** Create the room and start its service through `engineFactory`. */
   constructor(id: string, engineFactory: RoomEngineFactory, config: RoomConfig) {
     this.id = id;
     this.#config = config;
+    this.#clock = config.clock ?? SYSTEM_CLOCK;
+    this.#lastEvent = this.#clock.now();
     const output: RoomOutput = {
       send: (recipient, payload) => this.#send(recipient, payload),
       closeClient: (client, code, reason) => this.#closeClient(client, code, reason),
@@ -121,7 +127,7 @@ export class Room {
 
   /** Seconds since the room's last event. */
   get idleSeconds(): number {
-    return (performance.now() - this.#lastEvent) / 1000;
+    return (this.#clock.now() - this.#lastEvent) / 1000;
   }
 
   /** The room as a listing shows it. */
@@ -156,11 +162,11 @@ export class Room {
     );
     if (this.#present.size === 0) this.#config.onOccupied?.(this);
     this.#present.add(client);
-    clearTimeout(this.#shutdownTimer);
+    this.#clock.clearTimeout(this.#shutdownTimer);
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       if (client.gone) return;
-      this.#lastEvent = performance.now();
+      this.#lastEvent = this.#clock.now();
       this.#clients.set(client.id, client);
       this.#engine.connect(client.id, data);
     };
@@ -176,8 +182,8 @@ export class Room {
    */
   close(code: CloseCode, reason: string): Promise<void> {
     if (this.#closing) return this.#closing;
-    clearTimeout(this.#timer);
-    clearTimeout(this.#shutdownTimer);
+    this.#clock.clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#shutdownTimer);
     for (const client of this.#present) {
       client.gone = true;
       closeSocket(client.socket, code, reason);
@@ -212,7 +218,7 @@ export class Room {
     }
     metrics.messagesIn++;
     metrics.bytesIn += bytes;
-    this.#lastEvent = performance.now();
+    this.#lastEvent = this.#clock.now();
     if (text) this.#engine.message(client.id, data);
     else this.#engine.binary(client.id, new Uint8Array(data));
   }
@@ -275,9 +281,9 @@ export class Room {
   }
 
   #setTimer(ms: number): void {
-    clearTimeout(this.#timer);
+    this.#clock.clearTimeout(this.#timer);
     if (this.closed) return;
-    this.#timer = setTimeout(() => {
+    this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       this.#engine.timer();
     }, ms);
@@ -302,7 +308,7 @@ export class Room {
   #leave(client: Client): void {
     if (client.gone) return;
     client.gone = true;
-    this.#lastEvent = performance.now();
+    this.#lastEvent = this.#clock.now();
     this.#present.delete(client);
     const wasOpen = this.#clients.delete(client.id);
     const empty = this.#present.size === 0;
@@ -322,7 +328,7 @@ export class Room {
   #scheduleShutdown(): void {
     const policy = this.#config.shutdownPolicy;
     if (typeof policy !== "object") return;
-    this.#shutdownTimer = setTimeout(
+    this.#shutdownTimer = this.#clock.setTimeout(
       () => void this.close(CloseCode.Normal, "Room closed"),
       policy.afterMs,
     );

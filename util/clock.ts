@@ -1,0 +1,46 @@
+/**
+ * The clock seam: where rooms take the time and set their timers, so that tests can run them on
+ * a virtual clock instead of real time.
+ *
+ * @module
+ */
+
+/** An opaque timer handle, as {@linkcode Clock.setTimeout} returns it. */
+export type TimerHandle = unknown;
+
+/**
+ * Time and timers. The system clock is `performance.now()` and the global timers; the test kit's
+ * `VirtualClock` moves only when told to.
+ *
+ * @example A clock that never fires, for a room whose timers must not run
+ * ```ts
+ * import type { Clock } from "./clock.ts";
+ *
+ * const frozen: Clock = { now: () => 0, setTimeout: () => 0, clearTimeout() {} };
+ * ```
+ */
+export interface Clock {
+  /** Milliseconds on a monotonic scale (only differences mean anything). */
+  now(): number;
+  /** Call `callback` once after `ms` milliseconds. */
+  setTimeout(callback: () => void, ms: number): TimerHandle;
+  /** Cancel a timer; `undefined` and fired timers are ignored. */
+  clearTimeout(handle: TimerHandle | undefined): void;
+}
+
+/**
+ * The real clock: `performance.now()`, `setTimeout`, `clearTimeout`.
+ *
+ * @example
+ * ```ts
+ * import { SYSTEM_CLOCK } from "./clock.ts";
+ *
+ * const start = SYSTEM_CLOCK.now();
+ * SYSTEM_CLOCK.clearTimeout(SYSTEM_CLOCK.setTimeout(() => {}, 1000));
+ * ```
+ */
+export const SYSTEM_CLOCK: Clock = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as number | undefined),
+};
