@@ -15,7 +15,14 @@ import { describeError, type Logger } from "../util/logger.ts";
 import { RoomCrashError } from "../room/room_engine.ts";
 import { type GuestConfig, GuestInstance, type GuestOutput } from "../wasm/guest_instance.ts";
 import { loadWasmService } from "../wasm/host.ts";
-import { Frame, type FrameCursor, FrameReader, FrameWriter } from "./protocol.ts";
+import {
+  Frame,
+  type FrameCursor,
+  frameName,
+  FrameReader,
+  FrameWriter,
+  PROGRESS_INTERVAL_MS,
+} from "./protocol.ts";
 
 /** Options the front sends with LOAD. */
 export interface HostLoadOptions {
@@ -25,9 +32,11 @@ export interface HostLoadOptions {
   env: Record<string, string>;
 }
 
+/** One incarnation of a room on this host. */
 interface HostedRoom {
-  key: Uint8Array;
-  guest: GuestInstance | undefined;
+  /** Its room field (incarnation and id), as frames carry it. */
+  readonly key: Uint8Array;
+  readonly guest: GuestInstance;
 }
 
 /**
@@ -46,7 +55,8 @@ export async function runRoomHost(
 ): Promise<void> {
   const reader = new FrameReader();
   const out = new FrameWriter();
-  const rooms = new Map<string, HostedRoom>();
+  /** Open rooms by incarnation. */
+  const rooms = new Map<number, HostedRoom>();
   const logger: Logger = {
     debug: (line) => out.log(0, line),
     info: (line) => out.log(1, line),
@@ -55,14 +65,23 @@ export async function runRoomHost(
   };
   let config: GuestConfig | undefined;
   let handled = 0;
+  let reportedAt = 0;
   let failed = false;
 
-  const crashed = (roomId: string, room: HostedRoom, error: unknown) => {
-    rooms.delete(roomId);
+  /** Write DONE and everything queued before it. */
+  const report = async () => {
+    out.count(Frame.Done, handled);
+    const bytes = out.take();
+    for (let at = 0; at < bytes.length;) at += await output.write(bytes.subarray(at));
+    reportedAt = performance.now();
+  };
+
+  /** Answer CRASHED for the room whose field is `key`. */
+  const crashFrame = (key: Uint8Array, error: unknown) => {
     const crash = error instanceof RoomCrashError
       ? error
       : new RoomCrashError("trap", `Room host error: ${describeError(error)}`);
-    out.roomEvent(Frame.Crashed, room.key, undefined, `${crash.kind} ${crash.message}`);
+    out.roomEvent(Frame.Crashed, key, undefined, `${crash.kind} ${crash.message}`);
   };
 
   const guestOutput = (key: Uint8Array): GuestOutput => ({
@@ -83,21 +102,36 @@ export async function runRoomHost(
     }
   };
 
-  const handle = (frame: FrameCursor) => {
-    const roomId = frame.room();
-    if (frame.type === Frame.Open) {
-      const room: HostedRoom = { key: out.roomKey(roomId), guest: undefined };
-      rooms.set(roomId, room);
-      try {
-        room.guest = new GuestInstance(config!, roomId, guestOutput(room.key));
-      } catch (error) {
-        crashed(roomId, room, error);
-      }
-      return;
+  const open = (frame: FrameCursor, incarnation: number) => {
+    if (config === undefined) throw new Error("Room host protocol: OPEN before LOAD");
+    if (rooms.has(incarnation)) {
+      throw new Error(`Room host protocol: incarnation ${incarnation} opened twice`);
     }
-    const room = rooms.get(roomId);
-    if (room?.guest === undefined) {
-      if (frame.type === Frame.Close) out.roomEvent(Frame.Closed, out.roomKey(roomId));
+    const key = frame.roomKey();
+    try {
+      rooms.set(incarnation, {
+        key,
+        guest: new GuestInstance(config, frame.roomId, guestOutput(key)),
+      });
+    } catch (error) {
+      crashFrame(key, error);
+    }
+  };
+
+  const handle = (frame: FrameCursor) => {
+    const incarnation = frame.room();
+    if (frame.type === Frame.Open) return open(frame, incarnation);
+    const room = rooms.get(incarnation);
+    if (room === undefined || !frame.isRoom(room.key)) {
+      // The room crashed here before the front heard of it, or this is a stale frame.
+      if (frame.type === Frame.Close) out.roomEvent(Frame.Closed, frame.roomKey());
+      else {
+        logger.debug(
+          `Room host dropped ${
+            frameName(frame.type)
+          } for room "${frame.roomId}" (incarnation ${incarnation}): not open`,
+        );
+      }
       return;
     }
     const guest = room.guest;
@@ -114,24 +148,29 @@ export async function runRoomHost(
         case Frame.Timer:
           return guest.timer();
         case Frame.Close:
-          rooms.delete(roomId);
+          rooms.delete(incarnation);
           guest[Symbol.dispose]();
           return out.roomEvent(Frame.Closed, room.key);
+        default:
+          throw new Error(`Room host protocol: unexpected ${frameName(frame.type)} frame`);
       }
     } catch (error) {
-      crashed(roomId, room, error);
+      rooms.delete(incarnation);
+      crashFrame(room.key, error);
     }
   };
 
   for await (const chunk of input) {
+    reportedAt = performance.now();
     for (const frame of reader.push(chunk)) {
+      // A long chunk of short events reports progress as it goes, so that the front's watchdog
+      // times each event, not the chunk.
+      if (performance.now() - reportedAt >= PROGRESS_INTERVAL_MS) await report();
       if (frame.type === Frame.Load) await load(frame);
       else if (!failed) handle(frame);
       handled++;
     }
-    out.count(Frame.Done, handled);
-    const bytes = out.take();
-    for (let at = 0; at < bytes.length;) at += await output.write(bytes.subarray(at));
+    await report();
     if (failed) return;
   }
 }

@@ -14,7 +14,14 @@ import { join } from "node:path";
 import type { Logger } from "../util/logger.ts";
 import { type CrashKind, RoomCrashError } from "../room/room_engine.ts";
 import { decodeGuestText } from "../wasm/guest_text.ts";
-import { Frame, type FrameCursor, FrameReader, type FrameType, FrameWriter } from "./protocol.ts";
+import {
+  Frame,
+  type FrameCursor,
+  frameName,
+  FrameReader,
+  type FrameType,
+  FrameWriter,
+} from "./protocol.ts";
 import type { HostLink, RemoteEngine } from "./remote_engine.ts";
 import type { HostLoadOptions } from "./host_main.ts";
 
@@ -45,8 +52,8 @@ export interface HostProcessConfig {
 export class HostProcess implements HostLink {
   /** A number naming the host in logs. */
   readonly id: number;
-  /** The rooms placed on this host. */
-  readonly rooms: Map<string, RemoteEngine> = new Map();
+  /** The rooms placed on this host, by incarnation, until the host has let go of them. */
+  readonly rooms: Map<number, RemoteEngine> = new Map();
   /** When the host last had work outstanding and no progress (ms, `performance.now()`). */
   busySince: number | undefined;
   /** The host has loaded the module (it answered READY). */
@@ -109,12 +116,12 @@ export class HostProcess implements HostLink {
     this.#queue();
   }
 
-  roomKey(roomId: string): Uint8Array {
-    return this.#out.roomKey(roomId);
+  roomKey(roomId: string, incarnation: number): Uint8Array {
+    return this.#out.roomKey(roomId, incarnation);
   }
 
-  release(roomId: string): void {
-    this.rooms.delete(roomId);
+  release(incarnation: number): void {
+    this.rooms.delete(incarnation);
   }
 
   /** Kill the process now and crash every room on it with `kind` and `reason`. */
@@ -179,6 +186,8 @@ export class HostProcess implements HostLink {
     const reader = new FrameReader();
     try {
       for await (const chunk of (await this.#connection).readable) {
+        // Bytes arriving are progress: the host writes only between events, never from one.
+        if (this.busySince !== undefined) this.busySince = performance.now();
         for (const frame of reader.push(chunk)) this.#onFrame(frame);
       }
     } catch {
@@ -220,9 +229,17 @@ export class HostProcess implements HostLink {
         );
         return;
     }
-    const roomId = frame.room();
-    const engine = this.rooms.get(roomId);
-    if (engine === undefined) return;
+    const incarnation = frame.room();
+    const engine = this.rooms.get(incarnation);
+    if (engine === undefined || !frame.isRoom(engine.key)) {
+      this.#config.logger.debug(
+        `Dropped ${
+          frameName(frame.type)
+        } from room host ${this.id} for room "${frame.roomId}" (incarnation ${incarnation}): that room is closed`,
+      );
+      return;
+    }
+    const roomId = engine.roomId;
     switch (frame.type) {
       case Frame.SendText: {
         const recipient = frame.u32();

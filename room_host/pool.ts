@@ -12,6 +12,7 @@ import type { Metrics } from "../http/metrics.ts";
 import type { RoomEngineFactory } from "../room/room_engine.ts";
 import type { WasmService } from "../wasm/host.ts";
 import { HostProcess, type HostProcessConfig } from "./host_process.ts";
+import { PROGRESS_INTERVAL_MS } from "./protocol.ts";
 import { RemoteEngine } from "./remote_engine.ts";
 
 /** Options of a {@linkcode RoomHostPool}. */
@@ -20,7 +21,10 @@ export interface RoomHostPoolOptions {
   readonly hosts: number;
   /** Most rooms on one host; past it on every host, new rooms get 503. */
   readonly roomsPerHost: number;
-  /** Seconds an event may run before its host is killed and its rooms crashed. */
+  /**
+   * Seconds one event may run before its host is killed and its rooms crashed (a burst of short
+   * events never adds up to it: the host reports progress between them).
+   */
   readonly cpuLimit: number;
   /**
    * The command that starts a host; the path of the Unix socket it must connect to is appended.
@@ -66,8 +70,10 @@ export function defaultHostCommand(socketPath: string): string[] {
 /**
  * Runs a WASM service's rooms in child processes. The front keeps every socket; each room lives
  * on one host, chosen as the one with the fewest rooms, so that a room that spins harms as few
- * others as possible. A watchdog kills a host whose work made no progress for `cpuLimit` seconds,
- * crashes the rooms on it (clients closed with 1011) and starts a replacement.
+ * others as possible. A watchdog kills a host whose current event has run past `cpuLimit`
+ * seconds, crashes the rooms on it (clients closed with 1011) and starts a replacement. Each
+ * room it opens gets an incarnation number, so that what a host says about a closed room never
+ * reaches a new room of the same id.
  *
  * @example
  * ```ts ignore
@@ -84,6 +90,7 @@ export class RoomHostPool {
   readonly #watchdog: ReturnType<typeof setInterval>;
   readonly #socketDir: string;
   #nextId = 1;
+  #nextIncarnation = 1;
   #closed = false;
   /** Hosts in a row that died while starting. */
   #failures = 0;
@@ -122,12 +129,22 @@ export class RoomHostPool {
     };
     for (let i = 0; i < options.hosts; i++) this.#hosts.push(this.#spawn());
     const limitMs = options.cpuLimit * 1000;
-    this.#watchdog = setInterval(() => this.#check(limitMs), Math.min(250, limitMs / 4));
+    const everyMs = Math.min(250, limitMs / 4);
+    let lastCheck = performance.now();
+    this.#watchdog = setInterval(() => {
+      const now = performance.now();
+      const lateMs = now - lastCheck - everyMs;
+      this.#check(now, limitMs, lateMs > everyMs ? lateMs : 0);
+      lastCheck = now;
+    }, everyMs);
     Deno.unrefTimer(Number(this.#watchdog));
     this.engineFactory = (roomId, output) => {
       const host = this.#place();
-      const engine = new RemoteEngine(roomId, output, host);
-      host.rooms.set(roomId, engine);
+      let incarnation = this.#nextIncarnation;
+      while (host.rooms.has(incarnation)) incarnation = nextIncarnation(incarnation);
+      this.#nextIncarnation = nextIncarnation(incarnation);
+      const engine = new RemoteEngine(roomId, incarnation, output, host);
+      host.rooms.set(incarnation, engine);
       return engine;
     };
   }
@@ -168,10 +185,19 @@ export class RoomHostPool {
     return best;
   }
 
-  #check(limitMs: number): void {
-    const now = performance.now();
+  /**
+   * Kill every host whose current event has run past the limit. An event is allowed the limit
+   * plus twice the host's progress interval (its DONE may come that much after the event
+   * started); time this process itself was stalled (`lateMs`: the watchdog ran that late) does
+   * not count against a host, whose progress may be waiting unread.
+   */
+  #check(now: number, limitMs: number, lateMs: number): void {
+    const allowedMs = limitMs + 2 * PROGRESS_INTERVAL_MS;
     for (const host of this.#hosts) {
-      if (!host.alive || host.busySince === undefined || now - host.busySince <= limitMs) continue;
+      if (!host.alive) continue;
+      if (host.busySince === undefined) continue;
+      if (lateMs > 0) host.busySince += lateMs;
+      if (now - host.busySince <= allowedMs) continue;
       const rooms = host.rooms.size;
       this.#options.logger.error(
         `Room host ${host.id} made no progress for ${this.#options.cpuLimit} s (CPU limit); stopping it and crashing its ${rooms} room${
@@ -208,4 +234,9 @@ export class RoomHostPool {
     this.#respawns.add(timer);
     return delay;
   }
+}
+
+/** The incarnation after `n`: 1 to 2³² − 1, then 1 again (0 is never used). */
+function nextIncarnation(n: number): number {
+  return n >= 0xffff_ffff ? 1 : n + 1;
 }

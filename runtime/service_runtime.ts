@@ -36,8 +36,8 @@ export interface IsolationOptions {
    */
   roomsPerHost?: number;
   /**
-   * Seconds a room host may work on one batch of events without finishing; past it the host is
-   * killed, its rooms crash (1011) and a new host starts.
+   * Seconds one event may run in a room host; past it the host is killed, its rooms crash (1011)
+   * and a new host starts. Many short events in a row never add up to it.
    * @default {2}
    */
   cpuLimit?: number;
