@@ -2,7 +2,8 @@
  * A room host: a child process that runs many rooms' WASM instances, driven by the front with
  * the protocol in `protocol.ts` over the Unix socket whose path is its one argument. It needs no
  * permission but that socket: the module arrives over it, and everything it says goes back over
- * it (or to stderr, for fatal errors).
+ * it. It exits 0 when the front closes the socket; anything fatal (the module does not load, a
+ * malformed frame, the socket fails) is one line on stderr and exit code 1.
  *
  * ```sh
  * deno run --no-config --allow-read=/tmp/s.sock --allow-write=/tmp/s.sock room_host/host_main.ts /tmp/s.sock
@@ -40,8 +41,9 @@ interface HostedRoom {
 }
 
 /**
- * Serve the protocol on `input`/`output` until `input` ends, or until the module fails to load
- * (after answering FAILED).
+ * Serve the protocol on `input`/`output` until `input` ends (or the front resets the
+ * connection). Rejects, after answering FAILED, when the module does not load, and on a
+ * malformed frame.
  *
  * @example
  * ```ts ignore
@@ -66,7 +68,6 @@ export async function runRoomHost(
   let config: GuestConfig | undefined;
   let handled = 0;
   let reportedAt = 0;
-  let failed = false;
 
   /** Write DONE and everything queued before it. */
   const report = async () => {
@@ -97,8 +98,10 @@ export async function runRoomHost(
       config = { module: service.module, logger, args: options.args, env: options.env };
       out.empty(Frame.Ready);
     } catch (error) {
-      out.strings(Frame.Failed, describeError(error));
-      failed = true;
+      const message = describeError(error);
+      out.strings(Frame.Failed, message);
+      await report();
+      throw new Error(`Cannot load the module: ${message}`, { cause: error });
     }
   };
 
@@ -160,18 +163,25 @@ export async function runRoomHost(
     }
   };
 
-  for await (const chunk of input) {
-    reportedAt = performance.now();
-    for (const frame of reader.push(chunk)) {
-      // A long chunk of short events reports progress as it goes, so that the front's watchdog
-      // times each event, not the chunk.
-      if (performance.now() - reportedAt >= PROGRESS_INTERVAL_MS) await report();
-      if (frame.type === Frame.Load) await load(frame);
-      else if (!failed) handle(frame);
-      handled++;
+  try {
+    for await (const chunk of input) {
+      reportedAt = performance.now();
+      for (const frame of reader.push(chunk)) {
+        // A long chunk of short events reports progress as it goes, so that the front's
+        // watchdog times each event, not the chunk.
+        if (performance.now() - reportedAt >= PROGRESS_INTERVAL_MS) await report();
+        if (frame.type === Frame.Load) await load(frame);
+        else handle(frame);
+        handled++;
+      }
+      await report();
     }
-    await report();
-    if (failed) return;
+  } catch (error) {
+    // The front closed its end with bytes unread, or went away: the same as the end of input.
+    if (error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.BrokenPipe) {
+      return;
+    }
+    throw error;
   }
 }
 
@@ -188,4 +198,12 @@ export async function connectRoomHost(socketPath: string): Promise<void> {
   await runRoomHost(conn.readable, conn);
 }
 
-if (import.meta.main) await connectRoomHost(Deno.args[0]);
+if (import.meta.main) {
+  try {
+    await connectRoomHost(Deno.args[0]);
+  } catch (error) {
+    const plain = error instanceof Error && error.name === "Error";
+    console.error(`error: ${plain ? error.message : describeError(error)}`);
+    Deno.exit(1);
+  }
+}

@@ -11,7 +11,7 @@
  */
 
 import { join } from "node:path";
-import type { Logger } from "../util/logger.ts";
+import { describeError, type Logger } from "../util/logger.ts";
 import { type CrashKind, RoomCrashError } from "../room/room_engine.ts";
 import { decodeGuestText } from "../wasm/guest_text.ts";
 import {
@@ -63,25 +63,33 @@ export class HostProcess implements HostLink {
   readonly #connection: Promise<Deno.UnixConn>;
   readonly #out = new FrameWriter();
   #handled = 0;
+  /** Rooms asked to close that the host has not confirmed closed. */
+  #closing = 0;
   #writing = false;
   #flushQueued = false;
   #stopping = false;
   /** Resolves when the process has ended. */
   readonly exited: Promise<Deno.CommandStatus>;
 
-  /** Start the process and send it the module. */
+  /** Start the process and send it the module; throws when the process cannot be started. */
   constructor(id: number, config: HostProcessConfig) {
     this.id = id;
     this.#config = config;
     const path = join(config.socketDir, `host-${id}.sock`);
     const listener = Deno.listen({ transport: "unix", path });
     const [command, ...args] = config.command(path);
-    this.#child = new Deno.Command(command, {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    try {
+      this.#child = new Deno.Command(command, {
+        args,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    } catch (error) {
+      listener.close();
+      Deno.remove(path).catch(() => {});
+      throw error;
+    }
     this.exited = this.#child.status;
     this.#connection = Promise.race([
       listener.accept(),
@@ -111,7 +119,13 @@ export class HostProcess implements HostLink {
     return this.#out.frames - this.#handled;
   }
 
+  /** Rooms on this host asked to close that it has not confirmed closed yet. */
+  get closingRooms(): number {
+    return this.#closing;
+  }
+
   send(type: FrameType, room: Uint8Array, value?: number, payload?: string | Uint8Array): void {
+    if (type === Frame.Close) this.#closing++;
     this.#out.roomEvent(type, room, value, payload);
     this.#queue();
   }
@@ -121,6 +135,9 @@ export class HostProcess implements HostLink {
   }
 
   release(incarnation: number): void {
+    const engine = this.rooms.get(incarnation);
+    if (engine === undefined) return;
+    if (engine.closing) this.#closing--;
     this.rooms.delete(incarnation);
   }
 
@@ -157,6 +174,7 @@ export class HostProcess implements HostLink {
       engine.crashed(new RoomCrashError(kind, reason));
     }
     this.rooms.clear();
+    this.#closing = 0;
   }
 
   #queue(): void {
@@ -188,10 +206,29 @@ export class HostProcess implements HostLink {
       for await (const chunk of (await this.#connection).readable) {
         // Bytes arriving are progress: the host writes only between events, never from one.
         if (this.busySince !== undefined) this.busySince = performance.now();
-        for (const frame of reader.push(chunk)) this.#onFrame(frame);
+        try {
+          for (const frame of reader.push(chunk)) this.#onFrame(frame);
+        } catch (error) {
+          return this.#malformed(error);
+        }
       }
     } catch {
       // the process ended; `exited` tells how
+    }
+  }
+
+  /** The host broke the protocol: end it; its exit crashes its rooms and the pool replaces it. */
+  #malformed(error: unknown): void {
+    if (this.#stopping) return;
+    this.#config.logger.error(
+      `Room host ${this.id} sent a malformed frame (${describeError(error)}); stopping it`,
+    );
+    // Replaced as one that failed to start, after a growing delay: it would fail again.
+    this.ready = false;
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // already gone
     }
   }
 
@@ -224,7 +261,8 @@ export class HostProcess implements HostLink {
         this.ready = true;
         return;
       case Frame.Failed:
-        this.#config.logger.error(
+        // The host says why on stderr too, and exits with code 1.
+        this.#config.logger.debug(
           `Room host ${this.id} could not load the module: ${frame.text()}`,
         );
         return;
@@ -266,6 +304,8 @@ export class HostProcess implements HostLink {
       case Frame.Closed:
         engine.closed();
         return;
+      default:
+        throw new Error(`unexpected ${frameName(frame.type)} frame`);
     }
   }
 }

@@ -38,7 +38,7 @@
  * | 21   | CLOSED      | room                                                   |
  * | 22   | LOG         | level (u8: 0 debug … 3 error) · line                   |
  * | 23   | DONE        | count of front frames handled so far                   |
- * | 24   | FAILED      | message (the LOAD failed; the host exits)              |
+ * | 24   | FAILED      | message (the LOAD failed; the host exits with code 1)   |
  *
  * **Progress.** The host answers each chunk of frames it reads with one DONE after handling
  * them, and, while a chunk keeps it busy, also before any event that starts more than

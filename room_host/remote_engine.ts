@@ -58,6 +58,11 @@ export class RemoteEngine implements RoomEngine {
     return 0;
   }
 
+  /** `close()` was called and the host has not confirmed it yet. */
+  get closing(): boolean {
+    return this.#closed !== undefined && !this.#gone;
+  }
+
   connect(client: ClientId): void {
     if (!this.#gone) this.#link.send(Frame.Connect, this.key, client);
   }

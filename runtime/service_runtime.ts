@@ -52,7 +52,7 @@ export const DEFAULT_ROOMS_PER_HOST = 3000;
 export interface ServiceRuntime {
   /** Builds each room's engine. */
   readonly engineFactory: RoomEngineFactory;
-  /** Most rooms this runtime can hold. */
+  /** Most rooms this runtime can hold now (read before each new room). */
   readonly capacity: number;
   /** Room host processes running. */
   readonly hosts: number;
@@ -94,7 +94,9 @@ export function createServiceRuntime(
     });
     return {
       engineFactory: pool.engineFactory,
-      capacity: Infinity,
+      get capacity() {
+        return pool.capacity;
+      },
       get hosts() {
         return pool.size;
       },

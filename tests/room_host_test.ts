@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
+import { defaultHostCommand } from "../room_host/pool.ts";
+import { Frame, FrameReader, FrameWriter } from "../room_host/protocol.ts";
 import { loadWasmService } from "../wasm/host.ts";
 import type { ServeOptions } from "../server.ts";
-import type { TestClient } from "./_client.ts";
+import { startCli } from "./_cli.ts";
+import { TestClient, waitUntil, withTimeout } from "./_client.ts";
 import { fixture } from "./_fixtures.ts";
+import { RawSocket } from "./_raw_socket.ts";
 import { guestWat, wat } from "./_wat.ts";
 import { startServer, type TestServer } from "./_server.ts";
 
@@ -106,4 +110,167 @@ Deno.test("RoomHostPool: a client's 16 MiB message reaches the guest whole and c
   assert.equal(await nextText(client, 20_000), sent);
   assert.equal(server.server.handler.metrics.roomHostRestarts, 0, "the host was killed");
   await client.close();
+});
+
+Deno.test("RoomHostPool: past --rooms-per-host, a new room gets 503 before the upgrade and the server lives", async () => {
+  const path = await Deno.makeTempFile({ suffix: ".wasm" });
+  await Deno.writeFile(path, await fixture("echo"));
+  const cli = await startCli([
+    "serve",
+    path,
+    "--room-hosts",
+    "1",
+    "--rooms-per-host",
+    "5",
+    "--shutdown-policy",
+    "immediate",
+  ]);
+  const url = (room: string) => `ws://127.0.0.1:${cli.port}/ws/${room}`;
+  const clients = await Promise.all([0, 1, 2, 3, 4].map((i) => TestClient.open(url(`r${i}`))));
+  for (const client of clients) assert.equal(await client.next(), "hello");
+
+  await assert.rejects(RawSocket.connect(cli.port, "/ws/r5"), /handshake refused: HTTP\/1.1 503/);
+  const refused = await fetch(`http://127.0.0.1:${cli.port}/ws/r5`, { method: "POST" });
+  assert.equal(refused.status, 503);
+  assert.equal(await refused.text(), "Server is at capacity (5 rooms); try again later");
+  assert.equal((await fetch(`http://127.0.0.1:${cli.port}/status`)).status, 200);
+  clients[1].send("still served");
+  assert.equal(await clients[1].next(), "still served");
+
+  // A closed room gives its place back once its host has let it go.
+  await clients[0].close();
+  let fresh: RawSocket | undefined;
+  await waitUntil(async () => {
+    fresh = await RawSocket.connect(cli.port, "/ws/r5").catch(() => undefined);
+    return fresh !== undefined;
+  }, "a place for a new room");
+  fresh!.close();
+  await Promise.all(clients.slice(1).map((client) => client.close()));
+  assert.equal((await cli.stop()).code, 0);
+  await Deno.remove(path);
+});
+
+Deno.test("RoomHostPool: a host command that cannot start is logged and retried; the server lives", async () => {
+  await using server = startServer(() => ({}), {
+    roomHosts: 1,
+    roomHostCommand: ["/nonexistent/jamsocket-room-host"],
+  });
+  await server.server.handler.replaceService(
+    await loadWasmService(await fixture("echo"), { logger: server.logger }),
+  );
+  await server.logger.waitFor(
+    /^error Cannot start room host 1: NotFound: .*; trying again in 250 ms$/,
+  );
+  await server.logger.waitFor(/^error Cannot start room host 2: .*; trying again in 500 ms$/);
+  await assert.rejects(
+    RawSocket.connect(server.server.addr.port, "/ws/x"),
+    /handshake refused: HTTP\/1.1 503/,
+  );
+  assert.equal((await fetch(`${server.http}/status`)).status, 200);
+});
+
+/** Start `host_main.ts` as the pool does, connected to a socket this test listens on. */
+async function hostProcess(): Promise<{
+  conn: Deno.UnixConn;
+  child: Deno.ChildProcess;
+  [Symbol.asyncDispose](): Promise<void>;
+}> {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/host.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const [command, ...args] = defaultHostCommand(path);
+  const child = new Deno.Command(command, { args, stdout: "null", stderr: "piped" }).spawn();
+  const conn = await listener.accept();
+  listener.close();
+  return {
+    conn,
+    child,
+    async [Symbol.asyncDispose]() {
+      try {
+        conn.close();
+      } catch {
+        // closed by the test
+      }
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // already ended
+      }
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Wait for the process to end: its exit code and the lines on its stderr. */
+async function ended(child: Deno.ChildProcess): Promise<[code: number, stderr: string[]]> {
+  const [status, stderr] = await Promise.all([
+    withTimeout(child.status, 10_000, "the room host to exit"),
+    new Response(child.stderr).text(),
+  ]);
+  return [status.code, stderr.trimEnd().split("\n")];
+}
+
+async function write(conn: Deno.UnixConn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
+Deno.test("host_main: a module that does not load answers FAILED, then one line on stderr and exit 1", async () => {
+  await using host = await hostProcess();
+  const writer = new FrameWriter();
+  writer.load({ name: "bad.wasm", maxMemoryPages: 16, args: [], env: {} }, new Uint8Array([1, 2]));
+  await write(host.conn, writer.take());
+  const reader = new FrameReader();
+  const types: number[] = [];
+  for await (const chunk of host.conn.readable) {
+    for (const frame of reader.push(chunk)) types.push(frame.type);
+  }
+  assert.deepEqual(types, [Frame.Failed, Frame.Done]);
+  const [code, stderr] = await ended(host.child);
+  assert.equal(code, 1);
+  assert.equal(stderr.length, 1, stderr.join("\n"));
+  assert.match(stderr[0], /^error: Cannot load the module: .*bad\.wasm/);
+});
+
+Deno.test("host_main: a malformed frame is one line on stderr and exit 1", async () => {
+  await using host = await hostProcess();
+  const writer = new FrameWriter();
+  writer.load({ name: "echo.wasm", maxMemoryPages: 16, args: [], env: {} }, await fixture("echo"));
+  await write(host.conn, writer.take());
+  await write(host.conn, new Uint8Array(8)); // a frame of length 0
+  const [code, stderr] = await ended(host.child);
+  assert.equal(code, 1);
+  assert.deepEqual(stderr, ["error: RangeError: Room host protocol: a frame has length 0"]);
+});
+
+Deno.test("host_main: a socket it cannot reach is one line on stderr and exit 1", async () => {
+  const [command, ...args] = defaultHostCommand("/nonexistent/host.sock");
+  const child = new Deno.Command(command, { args, stdout: "null", stderr: "piped" }).spawn();
+  const [code, stderr] = await ended(child);
+  assert.equal(code, 1);
+  assert.equal(stderr.length, 1, stderr.join("\n"));
+  assert.match(stderr[0], /^error: NotFound: /);
+});
+
+Deno.test("RoomHostPool: a host that sends a malformed frame is stopped and replaced, in one line", async () => {
+  await using server = startServer(() => ({}), {
+    roomHosts: 1,
+    roomHostCommand: [
+      Deno.execPath(),
+      "run",
+      "-A",
+      new URL("./fixtures/malformed_host.ts", import.meta.url).pathname,
+    ],
+  });
+  await server.server.handler.replaceService(
+    await loadWasmService(await fixture("echo"), { logger: server.logger }),
+  );
+  await server.logger.waitFor(
+    /^error Room host 1 sent a malformed frame \(RangeError: Room host protocol: a frame has length 0\); stopping it$/,
+  );
+  await server.logger.waitFor(
+    /^error Room host 1 exited unexpectedly \(SIGKILL\); starting another in 250 ms$/,
+  );
+  await server.logger.waitFor(/^error Room host 2 sent a malformed frame/);
+  assert.equal((await fetch(`${server.http}/status`)).status, 200);
 });
