@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { GC_EVERY_ROOMS } from "../room_host/host_main.ts";
 import { defaultHostCommand } from "../room_host/pool.ts";
 import { Frame, FrameReader, FrameWriter } from "../room_host/protocol.ts";
 import { loadWasmService } from "../wasm/host.ts";
@@ -250,6 +251,26 @@ Deno.test("host_main: a socket it cannot reach is one line on stderr and exit 1"
   assert.equal(code, 1);
   assert.equal(stderr.length, 1, stderr.join("\n"));
   assert.match(stderr[0], /^error: NotFound: /);
+});
+
+Deno.test("host_main: after every GC_EVERY_ROOMS rooms closed, the host frees their instances", async () => {
+  await using server = await hosted(await fixture("echo"), { shutdownPolicy: "immediate" });
+  const churn = async (room: string) => {
+    const client = await server.connect(room);
+    assert.equal(await client.next(), "hello");
+    await client.close();
+  };
+  for (let i = 0; i < GC_EVERY_ROOMS; i += 25) {
+    await Promise.all(Array.from({ length: 25 }, (_, j) => churn(`churn-${i + j}`)));
+  }
+  const line = await server.logger.waitFor(/Room host collected garbage/);
+  const [, rooms, before, after] = /after (\d+) rooms closed: RSS ([\d.]+) → ([\d.]+) MiB$/.exec(
+    line,
+  )!;
+  assert.equal(Number(rooms), GC_EVERY_ROOMS);
+  assert.ok(Number(after) < Number(before), line);
+  // The host goes on serving.
+  await churn("after");
 });
 
 Deno.test("RoomHostPool: a host that sends a malformed frame is stopped and replaced, in one line", async () => {
