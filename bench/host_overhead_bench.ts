@@ -100,7 +100,7 @@ Deno.bench({
 
 const front = new FrameWriter();
 const host = new FrameWriter();
-const roomKey = front.roomKey("bench-room-0001");
+const roomKey = front.roomKey("bench-room-0001", 1);
 const hostReader = new FrameReader();
 const frontReader = new FrameReader();
 front.roomEvent(Frame.Text, roomKey, 1, "increment");
@@ -134,6 +134,7 @@ Deno.bench({
   fn() {
     for (const frame of hostReader.push(textChunk)) {
       frame.room();
+      frame.isRoom(roomKey);
       frame.u32();
       frame.rest();
     }
@@ -145,9 +146,10 @@ Deno.bench({
   group: "protocol",
   fn() {
     for (const frame of frontReader.push(sendChunk)) {
-      const roomId = frame.room();
+      frame.room(); // the front looks the room up by incarnation and checks its whole key
+      frame.isRoom(roomKey);
       const recipient = frame.u32();
-      decodeGuestText(frame.rest(), roomId, recipient, quiet);
+      decodeGuestText(frame.rest(), "bench-room-0001", recipient, quiet);
     }
   },
 });
@@ -158,7 +160,8 @@ Deno.bench({
   fn() {
     front.roomEvent(Frame.Text, roomKey, 1, "increment");
     for (const frame of hostReader.push(front.take())) {
-      frame.room(); // the host looks the room up by id; its encoded key is cached per room
+      frame.room(); // the host looks the room up by incarnation and checks its whole key
+      frame.isRoom(roomKey);
       frame.u32();
       frame.rest();
       host.roomEvent(Frame.SendText, roomKey, 0, answer);
@@ -166,9 +169,10 @@ Deno.bench({
     host.count(Frame.Done, 1);
     for (const frame of frontReader.push(host.take())) {
       if (frame.type !== Frame.SendText) continue;
-      const roomId = frame.room();
+      frame.room(); // the front looks the room up by incarnation and checks its whole key
+      frame.isRoom(roomKey);
       const recipient = frame.u32();
-      decodeGuestText(frame.rest(), roomId, recipient, quiet);
+      decodeGuestText(frame.rest(), "bench-room-0001", recipient, quiet);
     }
   },
 });

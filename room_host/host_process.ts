@@ -11,10 +11,17 @@
  */
 
 import { join } from "node:path";
-import type { Logger } from "../util/logger.ts";
+import { describeError, type Logger } from "../util/logger.ts";
 import { type CrashKind, RoomCrashError } from "../room/room_engine.ts";
 import { decodeGuestText } from "../wasm/guest_text.ts";
-import { Frame, type FrameCursor, FrameReader, type FrameType, FrameWriter } from "./protocol.ts";
+import {
+  Frame,
+  type FrameCursor,
+  frameName,
+  FrameReader,
+  type FrameType,
+  FrameWriter,
+} from "./protocol.ts";
 import type { HostLink, RemoteEngine } from "./remote_engine.ts";
 import type { HostLoadOptions } from "./host_main.ts";
 
@@ -45,8 +52,8 @@ export interface HostProcessConfig {
 export class HostProcess implements HostLink {
   /** A number naming the host in logs. */
   readonly id: number;
-  /** The rooms placed on this host. */
-  readonly rooms: Map<string, RemoteEngine> = new Map();
+  /** The rooms placed on this host, by incarnation, until the host has let go of them. */
+  readonly rooms: Map<number, RemoteEngine> = new Map();
   /** When the host last had work outstanding and no progress (ms, `performance.now()`). */
   busySince: number | undefined;
   /** The host has loaded the module (it answered READY). */
@@ -56,25 +63,33 @@ export class HostProcess implements HostLink {
   readonly #connection: Promise<Deno.UnixConn>;
   readonly #out = new FrameWriter();
   #handled = 0;
+  /** Rooms asked to close that the host has not confirmed closed. */
+  #closing = 0;
   #writing = false;
   #flushQueued = false;
   #stopping = false;
   /** Resolves when the process has ended. */
   readonly exited: Promise<Deno.CommandStatus>;
 
-  /** Start the process and send it the module. */
+  /** Start the process and send it the module; throws when the process cannot be started. */
   constructor(id: number, config: HostProcessConfig) {
     this.id = id;
     this.#config = config;
     const path = join(config.socketDir, `host-${id}.sock`);
     const listener = Deno.listen({ transport: "unix", path });
     const [command, ...args] = config.command(path);
-    this.#child = new Deno.Command(command, {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    try {
+      this.#child = new Deno.Command(command, {
+        args,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    } catch (error) {
+      listener.close();
+      Deno.remove(path).catch(() => {});
+      throw error;
+    }
     this.exited = this.#child.status;
     this.#connection = Promise.race([
       listener.accept(),
@@ -104,17 +119,26 @@ export class HostProcess implements HostLink {
     return this.#out.frames - this.#handled;
   }
 
+  /** Rooms on this host asked to close that it has not confirmed closed yet. */
+  get closingRooms(): number {
+    return this.#closing;
+  }
+
   send(type: FrameType, room: Uint8Array, value?: number, payload?: string | Uint8Array): void {
+    if (type === Frame.Close) this.#closing++;
     this.#out.roomEvent(type, room, value, payload);
     this.#queue();
   }
 
-  roomKey(roomId: string): Uint8Array {
-    return this.#out.roomKey(roomId);
+  roomKey(roomId: string, incarnation: number): Uint8Array {
+    return this.#out.roomKey(roomId, incarnation);
   }
 
-  release(roomId: string): void {
-    this.rooms.delete(roomId);
+  release(incarnation: number): void {
+    const engine = this.rooms.get(incarnation);
+    if (engine === undefined) return;
+    if (engine.closing) this.#closing--;
+    this.rooms.delete(incarnation);
   }
 
   /** Kill the process now and crash every room on it with `kind` and `reason`. */
@@ -150,6 +174,7 @@ export class HostProcess implements HostLink {
       engine.crashed(new RoomCrashError(kind, reason));
     }
     this.rooms.clear();
+    this.#closing = 0;
   }
 
   #queue(): void {
@@ -179,10 +204,31 @@ export class HostProcess implements HostLink {
     const reader = new FrameReader();
     try {
       for await (const chunk of (await this.#connection).readable) {
-        for (const frame of reader.push(chunk)) this.#onFrame(frame);
+        // Bytes arriving are progress: the host writes only between events, never from one.
+        if (this.busySince !== undefined) this.busySince = performance.now();
+        try {
+          for (const frame of reader.push(chunk)) this.#onFrame(frame);
+        } catch (error) {
+          return this.#malformed(error);
+        }
       }
     } catch {
       // the process ended; `exited` tells how
+    }
+  }
+
+  /** The host broke the protocol: end it; its exit crashes its rooms and the pool replaces it. */
+  #malformed(error: unknown): void {
+    if (this.#stopping) return;
+    this.#config.logger.error(
+      `Room host ${this.id} sent a malformed frame (${describeError(error)}); stopping it`,
+    );
+    // Replaced as one that failed to start, after a growing delay: it would fail again.
+    this.ready = false;
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // already gone
     }
   }
 
@@ -215,14 +261,23 @@ export class HostProcess implements HostLink {
         this.ready = true;
         return;
       case Frame.Failed:
-        this.#config.logger.error(
+        // The host says why on stderr too, and exits with code 1.
+        this.#config.logger.debug(
           `Room host ${this.id} could not load the module: ${frame.text()}`,
         );
         return;
     }
-    const roomId = frame.room();
-    const engine = this.rooms.get(roomId);
-    if (engine === undefined) return;
+    const incarnation = frame.room();
+    const engine = this.rooms.get(incarnation);
+    if (engine === undefined || !frame.isRoom(engine.key)) {
+      this.#config.logger.debug(
+        `Dropped ${
+          frameName(frame.type)
+        } from room host ${this.id} for room "${frame.roomId}" (incarnation ${incarnation}): that room is closed`,
+      );
+      return;
+    }
+    const roomId = engine.roomId;
     switch (frame.type) {
       case Frame.SendText: {
         const recipient = frame.u32();
@@ -249,6 +304,8 @@ export class HostProcess implements HostLink {
       case Frame.Closed:
         engine.closed();
         return;
+      default:
+        throw new Error(`unexpected ${frameName(frame.type)} frame`);
     }
   }
 }

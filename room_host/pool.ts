@@ -7,11 +7,12 @@
 
 import { basename } from "node:path";
 import { HttpError } from "../http/http_error.ts";
-import type { Logger } from "../util/logger.ts";
+import { describeError, type Logger } from "../util/logger.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { RoomEngineFactory } from "../room/room_engine.ts";
 import type { WasmService } from "../wasm/host.ts";
 import { HostProcess, type HostProcessConfig } from "./host_process.ts";
+import { PROGRESS_INTERVAL_MS } from "./protocol.ts";
 import { RemoteEngine } from "./remote_engine.ts";
 
 /** Options of a {@linkcode RoomHostPool}. */
@@ -20,7 +21,10 @@ export interface RoomHostPoolOptions {
   readonly hosts: number;
   /** Most rooms on one host; past it on every host, new rooms get 503. */
   readonly roomsPerHost: number;
-  /** Seconds an event may run before its host is killed and its rooms crashed. */
+  /**
+   * Seconds one event may run before its host is killed and its rooms crashed (a burst of short
+   * events never adds up to it: the host reports progress between them).
+   */
   readonly cpuLimit: number;
   /**
    * The command that starts a host; the path of the Unix socket it must connect to is appended.
@@ -66,13 +70,15 @@ export function defaultHostCommand(socketPath: string): string[] {
 /**
  * Runs a WASM service's rooms in child processes. The front keeps every socket; each room lives
  * on one host, chosen as the one with the fewest rooms, so that a room that spins harms as few
- * others as possible. A watchdog kills a host whose work made no progress for `cpuLimit` seconds,
- * crashes the rooms on it (clients closed with 1011) and starts a replacement.
+ * others as possible. A watchdog kills a host whose current event has run past `cpuLimit`
+ * seconds, crashes the rooms on it (clients closed with 1011) and starts a replacement. Each
+ * room it opens gets an incarnation number, so that what a host says about a closed room never
+ * reaches a new room of the same id.
  *
  * @example
  * ```ts ignore
  * const pool = new RoomHostPool(service, { hosts: 2, roomsPerHost: 3000, cpuLimit: 2, logger, metrics });
- * const registry = new RoomRegistry(pool.engineFactory, config);
+ * const registry = new RoomRegistry(pool.engineFactory, { capacity: () => pool.capacity, ... });
  * ```
  */
 export class RoomHostPool {
@@ -80,12 +86,14 @@ export class RoomHostPool {
   readonly engineFactory: RoomEngineFactory;
   readonly #options: RoomHostPoolOptions;
   readonly #config: HostProcessConfig;
-  readonly #hosts: HostProcess[] = [];
+  /** One slot per host; empty while its host waits to be started again. */
+  readonly #hosts: (HostProcess | undefined)[];
   readonly #watchdog: ReturnType<typeof setInterval>;
   readonly #socketDir: string;
   #nextId = 1;
+  #nextIncarnation = 1;
   #closed = false;
-  /** Hosts in a row that died while starting. */
+  /** Hosts in a row that died (or could not be started) before they were ready. */
   #failures = 0;
   readonly #respawns = new Set<ReturnType<typeof setTimeout>>();
 
@@ -120,26 +128,51 @@ export class RoomHostPool {
         );
       },
     };
-    for (let i = 0; i < options.hosts; i++) this.#hosts.push(this.#spawn());
+    this.#hosts = Array.from({ length: options.hosts }, () => undefined);
+    for (let slot = 0; slot < options.hosts; slot++) this.#start(slot);
     const limitMs = options.cpuLimit * 1000;
-    this.#watchdog = setInterval(() => this.#check(limitMs), Math.min(250, limitMs / 4));
+    const everyMs = Math.min(250, limitMs / 4);
+    let lastCheck = performance.now();
+    this.#watchdog = setInterval(() => {
+      const now = performance.now();
+      const lateMs = now - lastCheck - everyMs;
+      this.#check(now, limitMs, lateMs > everyMs ? lateMs : 0);
+      lastCheck = now;
+    }, everyMs);
     Deno.unrefTimer(Number(this.#watchdog));
     this.engineFactory = (roomId, output) => {
       const host = this.#place();
-      const engine = new RemoteEngine(roomId, output, host);
-      host.rooms.set(roomId, engine);
+      let incarnation = this.#nextIncarnation;
+      while (host.rooms.has(incarnation)) incarnation = nextIncarnation(incarnation);
+      this.#nextIncarnation = nextIncarnation(incarnation);
+      const engine = new RemoteEngine(roomId, incarnation, output, host);
+      host.rooms.set(incarnation, engine);
       return engine;
     };
   }
 
   /** Host processes running. */
   get size(): number {
-    return this.#hosts.filter((host) => host.alive).length;
+    return this.#running().length;
+  }
+
+  /**
+   * Most open rooms the pool can hold now: a place per room on each running host, less the
+   * places still held by rooms that are closing. While the rooms open are fewer, a new room
+   * finds a place; once they are as many, {@linkcode RoomHostPool.engineFactory} would refuse
+   * (503), so check this before accepting a WebSocket.
+   */
+  get capacity(): number {
+    let capacity = 0;
+    for (const host of this.#running()) {
+      capacity += this.#options.roomsPerHost - host.closingRooms;
+    }
+    return capacity;
   }
 
   /** Frames sent to hosts and not yet handled. */
   get queueDepth(): number {
-    return this.#hosts.reduce((sum, host) => sum + host.outstanding, 0);
+    return this.#running().reduce((sum, host) => sum + host.outstanding, 0);
   }
 
   /** Stop every host: its socket closes and it exits (killed if it does not within 2 s). */
@@ -147,18 +180,32 @@ export class RoomHostPool {
     this.#closed = true;
     clearInterval(this.#watchdog);
     for (const timer of this.#respawns) clearTimeout(timer);
-    await Promise.all(this.#hosts.map((host) => host.stop()));
+    await Promise.all(this.#hosts.map((host) => host?.stop()));
     await Deno.remove(this.#socketDir, { recursive: true }).catch(() => {});
   }
 
-  #spawn(): HostProcess {
-    return new HostProcess(this.#nextId++, this.#config);
+  #running(): HostProcess[] {
+    return this.#hosts.filter((host): host is HostProcess => host?.alive === true);
+  }
+
+  /** Start a host in `slot`; when it cannot even be started, log why and try again later. */
+  #start(slot: number): void {
+    const id = this.#nextId++;
+    try {
+      this.#hosts[slot] = new HostProcess(id, this.#config);
+    } catch (error) {
+      this.#hosts[slot] = undefined;
+      const delay = this.#retry(slot, false);
+      this.#options.logger.error(
+        `Cannot start room host ${id}: ${describeError(error)}; trying again in ${delay} ms`,
+      );
+    }
   }
 
   #place(): HostProcess {
     let best: HostProcess | undefined;
-    for (const host of this.#hosts) {
-      if (host.alive && (best === undefined || host.rooms.size < best.rooms.size)) best = host;
+    for (const host of this.#running()) {
+      if (best === undefined || host.rooms.size < best.rooms.size) best = host;
     }
     if (best === undefined) throw new HttpError(503, "No room host is running; try again later");
     if (best.rooms.size >= this.#options.roomsPerHost) {
@@ -168,10 +215,18 @@ export class RoomHostPool {
     return best;
   }
 
-  #check(limitMs: number): void {
-    const now = performance.now();
-    for (const host of this.#hosts) {
-      if (!host.alive || host.busySince === undefined || now - host.busySince <= limitMs) continue;
+  /**
+   * Kill every host whose current event has run past the limit. An event is allowed the limit
+   * plus twice the host's progress interval (its DONE may come that much after the event
+   * started); time this process itself was stalled (`lateMs`: the watchdog ran that late) does
+   * not count against a host, whose progress may be waiting unread.
+   */
+  #check(now: number, limitMs: number, lateMs: number): void {
+    const allowedMs = limitMs + 2 * PROGRESS_INTERVAL_MS;
+    for (const host of this.#running()) {
+      if (host.busySince === undefined) continue;
+      if (lateMs > 0) host.busySince += lateMs;
+      if (now - host.busySince <= allowedMs) continue;
       const rooms = host.rooms.size;
       this.#options.logger.error(
         `Room host ${host.id} made no progress for ${this.#options.cpuLimit} s (CPU limit); stopping it and crashing its ${rooms} room${
@@ -192,20 +247,30 @@ export class RoomHostPool {
    * Returns the delay in ms.
    */
   #replace(host: HostProcess): number {
-    const index = this.#hosts.indexOf(host);
-    if (index < 0 || this.#closed) return 0;
+    const slot = this.#hosts.indexOf(host);
+    if (slot < 0 || this.#closed) return 0;
     this.#options.metrics.roomHostRestarts++;
-    this.#failures = host.ready ? 0 : this.#failures + 1;
-    const delay = host.ready ? 0 : Math.min(MAX_BACKOFF_MS, 250 * 2 ** (this.#failures - 1));
+    return this.#retry(slot, host.ready);
+  }
+
+  /** Start a host in `slot` after a delay that grows while hosts fail before being ready. */
+  #retry(slot: number, wasReady: boolean): number {
+    this.#failures = wasReady ? 0 : this.#failures + 1;
+    const delay = wasReady ? 0 : Math.min(MAX_BACKOFF_MS, 250 * 2 ** (this.#failures - 1));
     if (delay === 0) {
-      this.#hosts[index] = this.#spawn();
+      this.#start(slot);
       return 0;
     }
     const timer = setTimeout(() => {
       this.#respawns.delete(timer);
-      if (!this.#closed) this.#hosts[index] = this.#spawn();
+      if (!this.#closed) this.#start(slot);
     }, delay);
     this.#respawns.add(timer);
     return delay;
   }
+}
+
+/** The incarnation after `n`: 1 to 2³² − 1, then 1 again (0 is never used). */
+function nextIncarnation(n: number): number {
+  return n >= 0xffff_ffff ? 1 : n + 1;
 }

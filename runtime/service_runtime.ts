@@ -36,8 +36,8 @@ export interface IsolationOptions {
    */
   roomsPerHost?: number;
   /**
-   * Seconds a room host may work on one batch of events without finishing; past it the host is
-   * killed, its rooms crash (1011) and a new host starts.
+   * Seconds one event may run in a room host; past it the host is killed, its rooms crash (1011)
+   * and a new host starts. Many short events in a row never add up to it.
    * @default {2}
    */
   cpuLimit?: number;
@@ -52,7 +52,7 @@ export const DEFAULT_ROOMS_PER_HOST = 3000;
 export interface ServiceRuntime {
   /** Builds each room's engine. */
   readonly engineFactory: RoomEngineFactory;
-  /** Most rooms this runtime can hold. */
+  /** Most rooms this runtime can hold now (read before each new room). */
   readonly capacity: number;
   /** Room host processes running. */
   readonly hosts: number;
@@ -94,7 +94,9 @@ export function createServiceRuntime(
     });
     return {
       engineFactory: pool.engineFactory,
-      capacity: Infinity,
+      get capacity() {
+        return pool.capacity;
+      },
       get hosts() {
         return pool.size;
       },
