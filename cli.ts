@@ -11,6 +11,7 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import { buildCommand, devCommand } from "./cli/dev_command.ts";
+import { replayCommand } from "./cli/replay_command.ts";
 import { serveCommand } from "./cli/serve_command.ts";
 import { UsageError } from "./cli/usage_error.ts";
 import { connectRoomHost } from "./room_host/host_main.ts";
@@ -28,6 +29,7 @@ Commands:
   serve  Serve a service: a .wasm module or a .ts/.js module
   dev    Build the service in a folder, serve it, and hot-reload it on changes
   build  Build the service in a folder and print the module's path
+  replay Run a recorded room (serve --record) again, or compare it with a new build
   help   Print this message
 
 Options:
@@ -61,6 +63,8 @@ export async function main(args: string[]): Promise<number> {
         return await devCommand(rest);
       case "build":
         return await buildCommand(rest);
+      case "replay":
+        return await replayCommand(rest);
       case "help":
       case "--help":
       case "-h":

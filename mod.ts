@@ -43,6 +43,7 @@ export {
   type HandlerOptions,
   type JamsocketHandler,
   type JamsocketServer,
+  type RecordOptions,
   serve,
   type ServeOptions,
   type ServiceDefinition,

@@ -20,6 +20,7 @@ import { consoleLogger } from "./util/logger.ts";
 export { createHandler, DEFAULT_MAX_ROOMS };
 export type { HandlerOptions, IsolationOptions, JamsocketHandler, ServiceDefinition };
 export type { RoomInfo } from "./room/room.ts";
+export type { RecordOptions } from "./recording/recorder.ts";
 export type { AuthenticateHook, AuthResult, ClientData } from "./service.ts";
 
 /** Options of {@linkcode serve}: the handler's, and where to listen. */

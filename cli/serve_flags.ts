@@ -33,6 +33,7 @@ export const SERVE_FLAGS = {
   "max-clients": { type: "string" },
   "allowed-origin": { type: "string", multiple: true },
   "list-rooms": { type: "boolean" },
+  record: { type: "string" },
   "max-message-size": { type: "string" },
   "max-messages-per-second": { type: "string" },
   "max-buffered-bytes": { type: "string" },
@@ -64,6 +65,8 @@ export const SERVE_FLAGS_HELP = `
                                         may open WebSockets; others get 403. Repeatable
                                         [default: any origin]
       --list-rooms                      Answer GET /rooms with the rooms as JSON
+      --record <DIR>                    Record every room's inputs and outputs, one
+                                        .jsonl file per room in DIR (jamsocket replay)
       --max-message-size <BYTES>        Close a client that sends a larger frame (1009)
                                         [default: 1048576]
       --max-messages-per-second <N>     Close a client that sends faster (1008); 0 is no
@@ -117,6 +120,7 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     maxRooms: integer(values, "max-rooms", 1, 10_000_000),
     maxClients: integer(values, "max-clients", 1, 10_000_000),
     listRooms: values["list-rooms"],
+    record: values.record,
     maxMessageBytes: integer(values, "max-message-size", 1, 2 ** 31),
     maxMessagesPerSecond: number(values, "max-messages-per-second"),
     maxBufferedBytes: integer(values, "max-buffered-bytes", 1, 2 ** 40),

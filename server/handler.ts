@@ -20,6 +20,9 @@ import {
   type ServiceRuntime,
 } from "../runtime/service_runtime.ts";
 import { consoleLogger } from "../util/logger.ts";
+import { type RecordedService, Recorder } from "../recording/recorder.ts";
+import { WasmService } from "../wasm/host.ts";
+import { createHash } from "node:crypto";
 import { DEFAULT_MAX_ROOMS, type HandlerOptions } from "./handler_options.ts";
 import { RoomAdmission } from "./room_admission.ts";
 
@@ -85,7 +88,13 @@ export function createHandler(
   }
   const basePath = normalizeBasePath(options.basePath ?? "");
   let runtime: ServiceRuntime = createServiceRuntime(service, options, logger, metrics);
-  const registry = new RoomRegistry(runtime.engineFactory, {
+  const recorder = options.record === undefined ? undefined : new Recorder(
+    typeof options.record === "string" ? { dir: options.record } : options.record,
+    logger,
+  );
+  const engineFactory = (rt: ServiceRuntime, definition: ServiceDefinition) =>
+    recorder ? recorder.wrap(rt.engineFactory, describeService(definition)) : rt.engineFactory;
+  const registry = new RoomRegistry(engineFactory(runtime, service), {
     capacity: () => Math.min(options.maxRooms ?? DEFAULT_MAX_ROOMS, runtime.capacity),
     maxClients,
     strategy: typeof options.rooms === "object"
@@ -196,7 +205,7 @@ export function createHandler(
       const closed = await registry.closeAll(
         CloseCode.ServiceRestart,
         "Service restart",
-        runtime.engineFactory,
+        engineFactory(runtime, next),
       );
       await previous.close();
       return closed;
@@ -210,8 +219,18 @@ export function createHandler(
       await Promise.race([closing, timeout]);
       clearTimeout(timer);
       await runtime.close();
+      await recorder?.close();
     },
   });
+}
+
+/** What a recording's header says of a service: its name, and a WASM module's hash. */
+function describeService(service: ServiceDefinition): RecordedService {
+  if (service instanceof WasmService) {
+    const hash = service.bytes && createHash("sha256").update(service.bytes).digest("hex");
+    return { service: service.name, ...(hash ? { module: `sha256:${hash}` } : {}) };
+  }
+  return { service: service.name || "service" };
 }
 
 /** A service class's static `authenticate`, if it has one. */

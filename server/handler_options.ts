@@ -9,6 +9,7 @@ import type { RoomIdStrategy, RoomIdStrategyName } from "../room/room_id.ts";
 import type { ShutdownPolicy } from "../room/shutdown_policy.ts";
 import type { IsolationOptions } from "../runtime/service_runtime.ts";
 import type { AuthenticateHook } from "../service.ts";
+import type { RecordOptions } from "../recording/recorder.ts";
 
 /** The default {@linkcode HandlerOptions.maxRooms}. */
 export const DEFAULT_MAX_ROOMS = 100_000;
@@ -116,6 +117,13 @@ export interface HandlerOptions extends IsolationOptions {
    * @default {false}
    */
   listRooms?: boolean;
+  /**
+   * Record every room: its inputs (connects with client data, disconnects, messages, timer
+   * firings) and its outputs, one append-only JSON Lines file per room in this folder (or with
+   * per-room and file-count bounds: {@linkcode RecordOptions}). `jamsocket replay` and the test
+   * kit's `replay` run them again.
+   */
+  record?: string | RecordOptions;
   /**
    * Where the server logs.
    * @default {consoleLogger("info")}

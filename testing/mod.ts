@@ -36,3 +36,19 @@ export { type CloseInfo, FakeClient, FakeSocket, type Frame } from "./fake_clien
 export type { ClientSocket } from "../room/client_socket.ts";
 export type { Clock, TimerHandle } from "../util/clock.ts";
 export { VirtualClock } from "./virtual_clock.ts";
+export {
+  loadRecording,
+  replay,
+  type ReplayDifference,
+  type ReplayResult,
+} from "../recording/replay.ts";
+export {
+  type EnvironmentEntry,
+  type InputEntry,
+  type OutputEntry,
+  type ParsedRecording,
+  parseRecording,
+  type RecordEntry,
+  RecordingFormatError,
+  type RecordingHeader,
+} from "../recording/record_format.ts";

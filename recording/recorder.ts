@@ -1,0 +1,322 @@
+/**
+ * Recording rooms: every input a room's service receives and every output it produces, written to
+ * an append-only JSON Lines file per room (see `record_format.ts`).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { RoomCrashError, RoomEngine, RoomEngineFactory } from "../room/room_engine.ts";
+import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
+import { type Clock, SYSTEM_CLOCK } from "../util/clock.ts";
+import { describeError, type Logger } from "../util/logger.ts";
+import { type RecordingHeader, toBase64 } from "./record_format.ts";
+
+/** Options of {@linkcode Recorder}. */
+export interface RecordOptions {
+  /** The folder the recordings go to (created if missing). */
+  readonly dir: string;
+  /**
+   * Most bytes one room's recording may take; at the limit it ends with `["end",t,"size limit"]`
+   * and the room goes on unrecorded.
+   * @default {16777216}
+   */
+  readonly maxBytesPerRoom?: number;
+  /**
+   * Most recordings kept in `dir`; starting one more deletes the oldest finished one.
+   * @default {1000}
+   */
+  readonly maxFiles?: number;
+}
+
+/** What a recording's header says of the service. */
+export interface RecordedService {
+  /** The service's name. */
+  readonly service: string;
+  /** For WASM: `sha256:<hex>` of the module. */
+  readonly module?: string;
+}
+
+/** Unflushed text past which a room's recording is written out at once. */
+const FLUSH_BYTES = 64 * 1024;
+/** How often every recording's unflushed text is written out. */
+const FLUSH_MS = 100;
+
+/**
+ * Writes one recording per room into a folder, bounded per room and in file count, flushed in
+ * the background (about every 100 ms), so that the hot path only formats a line.
+ *
+ * @example
+ * ```ts ignore
+ * const recorder = new Recorder({ dir: "./recordings" }, logger);
+ * const engineFactory = recorder.wrap(runtime.engineFactory, { service: "counter.wasm" });
+ * ```
+ */
+export class Recorder {
+  readonly #options: Required<RecordOptions>;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  /** Finished recordings, oldest first (deleted first when there are too many). */
+  readonly #finished: string[];
+  readonly #open = new Set<RoomRecording>();
+  #count: number;
+  #sequence = 0;
+  #flusher: ReturnType<typeof setInterval> | undefined;
+
+  /** Record into `options.dir` (created if missing; the recordings already there count). */
+  constructor(options: RecordOptions, logger: Logger, clock: Clock = SYSTEM_CLOCK) {
+    Deno.mkdirSync(options.dir, { recursive: true });
+    const existing: { path: string; mtime: number }[] = [];
+    for (const entry of Deno.readDirSync(options.dir)) {
+      if (!entry.isFile || !entry.name.endsWith(".jsonl")) continue;
+      const path = join(options.dir, entry.name);
+      existing.push({ path, mtime: Deno.statSync(path).mtime?.getTime() ?? 0 });
+    }
+    existing.sort((a, b) => a.mtime - b.mtime);
+    this.#options = {
+      dir: options.dir,
+      maxBytesPerRoom: options.maxBytesPerRoom ?? 16 * 1024 * 1024,
+      maxFiles: options.maxFiles ?? 1000,
+    };
+    this.#logger = logger;
+    this.#finished = existing.map((e) => e.path);
+    this.#count = existing.length;
+    this.#clock = clock;
+  }
+
+  /** Wrap an engine factory so that every room it starts is recorded as rooms of `service`. */
+  wrap(inner: RoomEngineFactory, service: RecordedService): RoomEngineFactory {
+    return (roomId, output) => {
+      const recording = this.#start(roomId, service);
+      if (recording === undefined) return inner(roomId, output);
+      const engine = inner(roomId, {
+        send(recipient, payload) {
+          recording.output(recipient, payload);
+          output.send(recipient, payload);
+        },
+        closeClient(client, code, reason) {
+          recording.closeClient(client, code, reason);
+          output.closeClient(client, code, reason);
+        },
+        setTimer(ms) {
+          recording.setTimer(ms);
+          output.setTimer(ms);
+        },
+        crash(error) {
+          recording.crash(error);
+          output.crash(error);
+        },
+      });
+      return new RecordingEngine(engine, recording);
+    };
+  }
+
+  /** Flush and close every open recording. */
+  async close(): Promise<void> {
+    clearInterval(this.#flusher);
+    this.#flusher = undefined;
+    await Promise.all([...this.#open].map((recording) => recording.end("server stopped")));
+  }
+
+  #start(roomId: string, service: RecordedService): RoomRecording | undefined {
+    while (this.#count >= this.#options.maxFiles && this.#finished.length > 0) {
+      const oldest = this.#finished.shift()!;
+      try {
+        Deno.removeSync(oldest);
+      } catch { /* already gone */ }
+      this.#count--;
+    }
+    const started = new Date();
+    const name = `${fileSafe(roomId)}.${started.toISOString().replace(/[:.]/g, "-")}.${this
+      .#sequence++}.jsonl`;
+    const path = join(this.#options.dir, name);
+    let file: Deno.FsFile;
+    try {
+      file = Deno.openSync(path, { write: true, createNew: true });
+    } catch (error) {
+      this.#logger.error(`Cannot record room "${roomId}" at ${path}: ${describeError(error)}`);
+      return undefined;
+    }
+    this.#count++;
+    const header: RecordingHeader = {
+      jamsocketRecording: 1,
+      room: roomId,
+      service: service.service,
+      ...(service.module ? { module: service.module } : {}),
+      started: started.toISOString(),
+    };
+    const recording = new RoomRecording(file, header, this.#options.maxBytesPerRoom, this.#clock, {
+      failed: (error) =>
+        this.#logger.error(`Recording of room "${roomId}" stopped: ${describeError(error)}`),
+      finished: () => {
+        this.#open.delete(recording);
+        this.#finished.push(path);
+        if (this.#open.size === 0) {
+          clearInterval(this.#flusher);
+          this.#flusher = undefined;
+        }
+      },
+    });
+    this.#open.add(recording);
+    this.#flusher ??= setInterval(() => {
+      for (const open of this.#open) open.flush();
+    }, FLUSH_MS);
+    return recording;
+  }
+}
+
+/** An engine that records each event before handing it on. */
+class RecordingEngine implements RoomEngine {
+  readonly #inner: RoomEngine;
+  readonly #recording: RoomRecording;
+
+  constructor(inner: RoomEngine, recording: RoomRecording) {
+    this.#inner = inner;
+    this.#recording = recording;
+  }
+
+  connect(client: ClientId, data?: ClientData): void {
+    this.#recording.connect(client, data);
+    this.#inner.connect(client, data);
+  }
+  disconnect(client: ClientId): void {
+    this.#recording.entry(`["disconnect",${this.#recording.time()},${client}]`);
+    this.#inner.disconnect(client);
+  }
+  message(client: ClientId, text: string): void {
+    this.#recording.entry(`["text",${this.#recording.time()},${client},${JSON.stringify(text)}]`);
+    this.#inner.message(client, text);
+  }
+  binary(client: ClientId, bytes: Uint8Array): void {
+    this.#recording.entry(`["binary",${this.#recording.time()},${client},"${toBase64(bytes)}"]`);
+    this.#inner.binary(client, bytes);
+  }
+  timer(): void {
+    this.#recording.entry(`["timer",${this.#recording.time()}]`);
+    this.#inner.timer();
+  }
+  get pending(): number {
+    return this.#inner.pending;
+  }
+  async close(): Promise<void> {
+    await this.#inner.close();
+    await this.#recording.end("closed");
+  }
+}
+
+/** One room's recording file: lines buffered in memory, appended in the background. */
+class RoomRecording {
+  readonly #file: Deno.FsFile;
+  readonly #maxBytes: number;
+  readonly #clock: Clock;
+  readonly #start: number;
+  readonly #events: { failed(error: unknown): void; finished(): void };
+  #lines: string[] = [];
+  #unflushed = 0;
+  #size = 0;
+  #writing: Promise<void> = Promise.resolve();
+  #ended: Promise<void> | undefined;
+  #broken = false;
+
+  constructor(
+    file: Deno.FsFile,
+    header: RecordingHeader,
+    maxBytes: number,
+    clock: Clock,
+    events: { failed(error: unknown): void; finished(): void },
+  ) {
+    this.#file = file;
+    this.#maxBytes = maxBytes;
+    this.#clock = clock;
+    this.#start = clock.now();
+    this.#events = events;
+    this.#push(JSON.stringify(header));
+  }
+
+  /** Milliseconds since the room started, to 0.1 ms. */
+  time(): number {
+    return Math.round((this.#clock.now() - this.#start) * 10) / 10;
+  }
+
+  /** Append one entry (a JSON array, without its newline). */
+  entry(line: string): void {
+    if (this.#ended !== undefined || this.#broken) return;
+    if (this.#size + line.length + 1 > this.#maxBytes) {
+      void this.end("size limit");
+      return;
+    }
+    this.#push(line);
+  }
+
+  connect(client: ClientId, data: ClientData | undefined): void {
+    const extra = data === undefined ? "" : `,${JSON.stringify(data)}`;
+    this.entry(`["connect",${this.time()},${client}${extra}]`);
+  }
+
+  output(recipient: MessageRecipient, payload: string | Uint8Array): void {
+    this.entry(
+      typeof payload === "string"
+        ? `["out:text",${this.time()},${recipient},${JSON.stringify(payload)}]`
+        : `["out:binary",${this.time()},${recipient},"${toBase64(payload)}"]`,
+    );
+  }
+
+  setTimer(ms: number): void {
+    this.entry(`["out:timer",${this.time()},${ms}]`);
+  }
+
+  closeClient(client: ClientId, code: number, reason: string): void {
+    this.entry(`["out:close",${this.time()},${client},${code},${JSON.stringify(reason)}]`);
+  }
+
+  crash(error: RoomCrashError): void {
+    this.entry(
+      `["out:crash",${this.time()},${JSON.stringify(error.kind)},${JSON.stringify(error.message)}]`,
+    );
+  }
+
+  /** Write out what is buffered (in the background, in order). */
+  flush(): void {
+    if (this.#lines.length === 0) return;
+    const text = this.#lines.join("");
+    this.#lines = [];
+    this.#unflushed = 0;
+    const bytes = new TextEncoder().encode(text);
+    this.#writing = this.#writing.then(async () => {
+      let written = 0;
+      while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+    }).catch((error) => {
+      if (this.#broken) return;
+      this.#broken = true;
+      this.#lines = [];
+      this.#events.failed(error);
+    });
+  }
+
+  /** Stop recording: the last line says why; resolves once everything is on disk. */
+  end(reason: string): Promise<void> {
+    if (this.#ended !== undefined) return this.#ended;
+    this.#push(`["end",${this.time()},${JSON.stringify(reason)}]`);
+    this.flush();
+    this.#ended = this.#writing.then(() => {
+      try {
+        this.#file.close();
+      } catch { /* already closed */ }
+      this.#events.finished();
+    });
+    return this.#ended;
+  }
+
+  #push(line: string): void {
+    this.#lines.push(line + "\n");
+    this.#size += line.length + 1;
+    this.#unflushed += line.length + 1;
+    if (this.#unflushed >= FLUSH_BYTES) this.flush();
+  }
+}
+
+/** A room id as part of a file name: percent-encoded, at most 80 characters. */
+function fileSafe(roomId: string): string {
+  const encoded = encodeURIComponent(roomId).replace(/\./g, "%2E");
+  return encoded.length <= 80 ? encoded : encoded.slice(0, 80);
+}

@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { SharedCounterServer } from "../examples/counter.ts";
+import { EchoServer } from "../examples/echo.ts";
+import { parseRecording, RecordingFormatError } from "../recording/record_format.ts";
+import { loadRecording, replay } from "../testing/mod.ts";
+import { loadWasmService } from "../wasm/host.ts";
+import { startServer } from "./_server.ts";
+import { cliOutput } from "./_cli.ts";
+
+/** The recordings in `dir`, parsed, by file name. */
+async function recordings(dir: string) {
+  const found = [];
+  for await (const entry of Deno.readDir(dir)) found.push(join(dir, entry.name));
+  return found.sort();
+}
+
+/** Serve `service` recording into a temp dir; run a counter conversation; stop. */
+async function recordCounter(service: Parameters<typeof startServer>[0]): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  {
+    await using server = startServer(service, { record: dir, shutdownPolicy: "immediate" });
+    const a = await server.connect("lobby");
+    const b = await server.connect("lobby");
+    a.send("increment");
+    assert.equal(await a.nextText(), "new value: 1");
+    assert.equal(await b.nextText(), "new value: 1");
+    b.send("increment");
+    assert.equal(await a.nextText(), "new value: 2");
+    a.send("decrement");
+    assert.equal(await b.nextText(), "new value: 2");
+    assert.equal(await b.nextText(), "new value: 1");
+    await a.close();
+    await b.close();
+  }
+  return dir;
+}
+
+Deno.test("record: each room's inputs and outputs, in order, in one JSON Lines file", async () => {
+  const dir = await recordCounter(SharedCounterServer);
+  const [file] = await recordings(dir);
+  assert.match(file, /\/lobby\.\d{4}-\d\d-\d\dT[\d-]+Z\.0\.jsonl$/);
+  const recording = await loadRecording(file);
+  assert.equal(recording.header.room, "lobby");
+  assert.equal(recording.header.service, "SharedCounterServer");
+  assert.deepEqual(recording.entries.map((entry) => [entry[0], ...entry.slice(2)]), [
+    ["connect", 1],
+    ["connect", 2],
+    ["text", 1, "increment"],
+    ["out:text", 0, "new value: 1"],
+    ["text", 2, "increment"],
+    ["out:text", 0, "new value: 2"],
+    ["text", 1, "decrement"],
+    ["out:text", 0, "new value: 1"],
+    ["disconnect", 1],
+    ["end", "closed"],
+  ]);
+  assert.ok(recording.complete);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("replay: the same service gives the same outputs; another says where they differ", async () => {
+  const dir = await recordCounter(SharedCounterServer);
+  const [file] = await recordings(dir);
+  const recording = await loadRecording(file);
+  const same = await replay(recording, SharedCounterServer);
+  assert.equal(same.difference, undefined);
+  assert.equal(same.outputs.length, 3);
+  const wasm = await loadWasmService(new URL("../examples/wasm/counter.wasm", import.meta.url));
+  assert.equal((await replay(recording, wasm)).difference, undefined, "the Rust twin agrees");
+  const echo = await replay(recording, EchoServer);
+  assert.equal(
+    echo.difference?.message,
+    `Outputs first differ at output 1 (after line 4): recorded ["out:text",0,"new value: 1"], replayed ["out:text",1,"User 1 connected."]`,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("record a WASM room; jamsocket replay --diff passes for the same build, fails for another", async () => {
+  const wasm = await loadWasmService(new URL("../examples/wasm/counter.wasm", import.meta.url));
+  const dir = await recordCounter(wasm);
+  const [file] = await recordings(dir);
+  const recording = await loadRecording(file);
+  assert.equal(recording.header.service, "counter.wasm");
+  assert.match(recording.header.module!, /^sha256:[0-9a-f]{64}$/);
+  const same = await cliOutput([
+    "replay",
+    file,
+    "--service",
+    "examples/wasm/counter.wasm",
+    "--diff",
+  ]);
+  assert.deepEqual([same.code, same.stdout], [
+    0,
+    'Replayed room "lobby": 3 outputs match the recording (7 other entries)\n',
+  ]);
+  const other = await cliOutput(["replay", file, "--service", "examples/echo.ts", "--diff"]);
+  assert.equal(other.code, 1);
+  assert.match(other.stdout, /^Outputs first differ at output 1 \(after line 4\)/);
+  const printed = await cliOutput(["replay", file, "--service", "examples/counter.ts"]);
+  assert.deepEqual(printed.stdout.trim().split("\n").map((line) => JSON.parse(line).at(-1)), [
+    "new value: 1",
+    "new value: 2",
+    "new value: 1",
+  ]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a corrupt recording is refused with its line and byte; a cut-off last line is dropped", async () => {
+  const header =
+    '{"jamsocketRecording":1,"room":"r","service":"s","started":"2026-12-02T00:00:00Z"}';
+  const corrupt = `${header}\n["connect",0,1]\n["text",1,1,"hi"\n["end",2,"closed"]\n`;
+  assert.throws(() => parseRecording(corrupt), (error: RecordingFormatError) => {
+    assert.equal(error.line, 3);
+    assert.equal(error.byte, header.length + 1 + '["connect",0,1]'.length + 1);
+    assert.match(error.message, /^Recording is not readable at line 3 \(byte 99\): not JSON/);
+    return true;
+  });
+  assert.throws(
+    () => parseRecording(`${header}\n["text",1,"one"]\n`),
+    /line 2 \(byte 83\): "text" has the wrong fields: \["one"\]/,
+  );
+  assert.throws(() => parseRecording(`${header}\n["jump",1]\n`), /unknown entry "jump"/);
+  assert.throws(
+    () => parseRecording(`["connect",0,1]\n`),
+    /line 1 \(byte 0\): the first line must be/,
+  );
+  assert.throws(() => parseRecording(""), /line 1 \(byte 0\): empty/);
+  const cut = parseRecording(`${header}\n["connect",0,1]\n["text",1,1,"h`);
+  assert.deepEqual([cut.entries.length, cut.complete], [1, false]);
+  const cli = await cliOutput(["replay", "/nonexistent.jsonl", "--service", "examples/echo.ts"]);
+  assert.equal(cli.code, 1);
+  assert.match(cli.stderr, /^error: .*No such file/);
+});
+
+Deno.test("record: a room's recording stops at maxBytesPerRoom; maxFiles keeps the newest", async () => {
+  const dir = await Deno.makeTempDir();
+  {
+    await using server = startServer(EchoServer, {
+      record: { dir, maxBytesPerRoom: 1000, maxFiles: 3 },
+      shutdownPolicy: "immediate",
+    });
+    for (let room = 0; room < 5; room++) {
+      const client = await server.connect(`room-${room}`);
+      assert.equal(await client.nextText(), "User 1 connected.");
+      for (let i = 0; i < 20; i++) client.send("x".repeat(20));
+      for (let i = 0; i < 20; i++) await client.nextText();
+      await client.close();
+    }
+  }
+  const files = await recordings(dir);
+  assert.deepEqual(files.map((file) => file.split("/").at(-1)!.split(".")[0]), [
+    "room-2",
+    "room-3",
+    "room-4",
+  ]);
+  for (const file of files) {
+    const text = await Deno.readTextFile(file);
+    assert.ok(text.length <= 1100, `${text.length} bytes`);
+    assert.equal(parseRecording(text).entries.at(-1)?.[2], "size limit");
+  }
+  await Deno.remove(dir, { recursive: true });
+});
