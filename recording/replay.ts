@@ -9,7 +9,7 @@ import { Metrics } from "../http/metrics.ts";
 import { LocalEngine } from "../room/local_engine.ts";
 import type { RoomEngine } from "../room/room_engine.ts";
 import { createServiceRuntime, type ServiceDefinition } from "../runtime/service_runtime.ts";
-import type { Logger } from "../util/logger.ts";
+import { arrayLogger } from "../util/logger.ts";
 import {
   fromBase64,
   type InputEntry,
@@ -89,13 +89,7 @@ export async function replay(
   service: ServiceDefinition,
 ): Promise<ReplayResult> {
   const logs: string[] = [];
-  const keep = (level: string) => (line: string) => void logs.push(`${level} ${line}`);
-  const logger: Logger = {
-    debug: keep("debug"),
-    info: keep("info"),
-    warn: keep("warn"),
-    error: keep("error"),
-  };
+  const logger = arrayLogger(logs);
   const runtime = createServiceRuntime(service, { roomHosts: 0 }, logger, new Metrics());
   const outputs: OutputEntry[] = [];
   let now = 0;

@@ -15,7 +15,7 @@ import type { RoomEngine } from "../room/room_engine.ts";
 import { parseShutdownPolicy, type ShutdownPolicy } from "../room/shutdown_policy.ts";
 import { createServiceRuntime, type ServiceDefinition } from "../runtime/service_runtime.ts";
 import type { AuthenticateHook, ClientData } from "../service.ts";
-import type { Logger } from "../util/logger.ts";
+import { arrayLogger } from "../util/logger.ts";
 import { FakeClient } from "./fake_client.ts";
 import { VirtualClock } from "./virtual_clock.ts";
 
@@ -103,7 +103,7 @@ export class TestRoom {
   constructor(service: ServiceDefinition, options: TestRoomOptions = {}) {
     this.roomId = options.roomId ?? "test";
     this.clock = options.clock ?? new VirtualClock();
-    const logger = this.#logger();
+    const logger = arrayLogger(this.logs);
     const metrics = new Metrics();
     const runtime = createServiceRuntime(service, { roomHosts: 0 }, logger, metrics);
     let engine: RoomEngine | undefined;
@@ -142,7 +142,7 @@ export class TestRoom {
       const verdict = await authenticate(this.#authenticate, request, this.roomId, {
         timeoutMs: 10_000,
         maxDataBytes: DEFAULT_CLIENT_LIMITS.maxClientDataBytes,
-        logger: this.#logger(),
+        logger: arrayLogger(this.logs),
       }).catch((error) => new Response(error.message, { status: error.status ?? 500 }));
       if (verdict instanceof Response) {
         throw new ConnectRefusedError(verdict.status, await verdict.text());
@@ -173,10 +173,5 @@ export class TestRoom {
   /** `await using room = new TestRoom(…)` closes it at the end of the scope. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
-  }
-
-  #logger(): Logger {
-    const keep = (level: string) => (line: string) => void this.logs.push(`${level} ${line}`);
-    return { debug: keep("debug"), info: keep("info"), warn: keep("warn"), error: keep("error") };
   }
 }

@@ -62,6 +62,25 @@ export function consoleLogger(level: LogLevel = "info"): Logger {
 }
 
 /**
+ * A logger that appends each line to `lines` as `"<level> <line>"`: for test rooms and replays,
+ * whose logs are read afterwards.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { arrayLogger } from "./logger.ts";
+ *
+ * const lines: string[] = [];
+ * arrayLogger(lines).warn("careful");
+ * assert.deepEqual(lines, ["warn careful"]);
+ * ```
+ */
+export function arrayLogger(lines: string[]): Logger {
+  const keep = (level: LogLevel) => (line: string) => void lines.push(`${level} ${line}`);
+  return { debug: keep("debug"), info: keep("info"), warn: keep("warn"), error: keep("error") };
+}
+
+/**
  * Describe a thrown value in one line: an error's `name: message`, anything else as a string.
  *
  * @example
