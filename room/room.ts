@@ -68,6 +68,7 @@ export class Room {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #shutdownTimer: ReturnType<typeof setTimeout> | undefined;
   #closing: Promise<void> | undefined;
+  #closedWith: [CloseCode, string] | undefined;
 
   /** Create the room and start its service through `engineFactory`. */
   constructor(id: string, engineFactory: RoomEngineFactory, config: RoomConfig) {
@@ -107,6 +108,12 @@ export class Room {
       socket,
       this.#config.limits.maxMessagesPerSecond,
     );
+    // A room can close before its first client is in: Deno runs pending microtasks when it
+    // first loads a lazy built-in, so a constructor's crash may land inside `new Room()`.
+    if (this.#closedWith) {
+      closeSocket(socket, ...this.#closedWith);
+      return client.id;
+    }
     this.#present.add(client);
     clearTimeout(this.#shutdownTimer);
     socket.binaryType = "arraybuffer";
@@ -127,6 +134,7 @@ export class Room {
    */
   close(code: CloseCode, reason: string): Promise<void> {
     if (this.#closing) return this.#closing;
+    this.#closedWith = [code, reason];
     clearTimeout(this.#timer);
     clearTimeout(this.#shutdownTimer);
     for (const client of this.#present) {
