@@ -69,11 +69,15 @@ export class HostProcess implements HostLink {
     const path = join(config.socketDir, `host-${id}.sock`);
     const listener = Deno.listen({ transport: "unix", path });
     const [command, ...args] = config.command(path);
+    // Detached: in a session of its own, so the terminal's Ctrl-C (SIGINT to the foreground
+    // process group) reaches only the front, which then stops the hosts; a host whose front dies
+    // still exits, when its socket closes.
     this.#child = new Deno.Command(command, {
       args,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
+      detached: true,
     }).spawn();
     this.exited = this.#child.status;
     this.#connection = Promise.race([
