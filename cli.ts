@@ -12,7 +12,7 @@
 import denoJson from "./deno.json" with { type: "json" };
 import { buildCommand, devCommand } from "./cli/dev_command.ts";
 import { serveCommand } from "./cli/serve_command.ts";
-import { UsageError } from "./cli/usage_error.ts";
+import { UsageError, usageErrorText } from "./cli/usage_error.ts";
 import { connectRoomHost } from "./room_host/host_main.ts";
 import { ROOM_HOST_COMMAND } from "./room_host/pool.ts";
 
@@ -25,16 +25,22 @@ Stateful services behind WebSockets, on Deno
 Usage: jamsocket <COMMAND>
 
 Commands:
-  serve  Serve a service: a .wasm module or a .ts/.js module
   dev    Build the service in a folder, serve it, and hot-reload it on changes
   build  Build the service in a folder and print the module's path
-  help   Print this message
+  serve  Serve a service: a .wasm module or a .ts/.js module
+  help   Print this message, or a command's help (help <COMMAND>)
 
 Options:
   -h, --help     Print help
   -V, --version  Print version
 
 Run 'jamsocket <COMMAND> --help' for a command's options.`;
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  dev: devCommand,
+  build: buildCommand,
+  serve: serveCommand,
+};
 
 /**
  * Run the command line `args`; resolves with the process exit code: 0 on success, 1 when the
@@ -49,18 +55,15 @@ Run 'jamsocket <COMMAND> --help' for a command's options.`;
  * ```
  */
 export async function main(args: string[]): Promise<number> {
-  const [command, ...rest] = args;
+  let [command, ...rest] = args;
+  if (command === "help" && rest.length > 0) [command, ...rest] = [rest[0], "--help"];
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   try {
+    if (run) return await run(rest);
     switch (command) {
       case ROOM_HOST_COMMAND:
         await connectRoomHost(rest[0]);
         return 0;
-      case "serve":
-        return await serveCommand(rest);
-      case "dev":
-        return await devCommand(rest);
-      case "build":
-        return await buildCommand(rest);
       case "help":
       case "--help":
       case "-h":
@@ -74,11 +77,15 @@ export async function main(args: string[]): Promise<number> {
         console.error(HELP);
         return 2;
       default:
-        throw new UsageError(`Found argument '${command}' which wasn't expected`);
+        throw new UsageError(
+          `Found argument '${command}' which wasn't expected; the commands are ${
+            Object.keys(COMMANDS).join(", ")
+          }`,
+        );
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      console.error(`error: ${error.message}`);
+      console.error(usageErrorText(error, run ? command : undefined));
       return 2;
     }
     console.error(`error: ${error instanceof Error ? error.message : String(error)}`);

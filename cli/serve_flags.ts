@@ -85,7 +85,7 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     hostname: values.hostname,
     heartbeatInterval: number(values, "heartbeat-interval"),
     heartbeatTimeout: number(values, "heartbeat-timeout"),
-    staticDir: values.static,
+    staticDir: folder(values, "static"),
     maxMessageBytes: integer(values, "max-message-size", 1, 2 ** 31),
     maxMessagesPerSecond: number(values, "max-messages-per-second"),
     maxBufferedBytes: integer(values, "max-buffered-bytes", 1, 2 ** 40),
@@ -120,6 +120,20 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
 export function maxMemoryPagesFrom(values: ServeFlagValues): number | undefined {
   const mib = integer(values, "memory-limit", 1, 4096);
   return mib === undefined ? undefined : mib * 16;
+}
+
+/** A flag naming a folder that must exist. */
+function folder(values: ServeFlagValues, flag: keyof ServeFlagValues): string | undefined {
+  const path = values[flag];
+  if (path === undefined) return undefined;
+  let reason = "no such folder";
+  try {
+    if (Deno.statSync(path).isDirectory) return path;
+    reason = "not a folder";
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) reason = (error as Error).message;
+  }
+  throw new UsageError(`Invalid value for '--${flag}': "${path}": ${reason}`);
 }
 
 function positive(values: ServeFlagValues, flag: keyof ServeFlagValues): number | undefined {
