@@ -11,6 +11,7 @@
 
 import denoJson from "./deno.json" with { type: "json" };
 import { buildCommand, devCommand } from "./cli/dev_command.ts";
+import { initCommand } from "./cli/init_command.ts";
 import { serveCommand } from "./cli/serve_command.ts";
 import { UsageError, usageErrorText } from "./cli/usage_error.ts";
 import { connectRoomHost } from "./room_host/host_main.ts";
@@ -25,6 +26,7 @@ Stateful services behind WebSockets, on Deno
 Usage: jamsocket <COMMAND>
 
 Commands:
+  init   Start a new service in a folder, from a template (ts, rust, assemblyscript, c)
   dev    Build the service in a folder, serve it, and hot-reload it on changes
   build  Build the service in a folder and print the module's path
   serve  Serve a service: a .wasm module or a .ts/.js module
@@ -37,6 +39,7 @@ Options:
 Run 'jamsocket <COMMAND> --help' for a command's options.`;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  init: initCommand,
   dev: devCommand,
   build: buildCommand,
   serve: serveCommand,

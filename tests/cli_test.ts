@@ -19,7 +19,7 @@ Deno.test("jamsocket --version and --help", async () => {
 });
 
 Deno.test("jamsocket help <command> prints that command's help", async () => {
-  for (const command of ["serve", "dev", "build"]) {
+  for (const command of ["serve", "dev", "build", "init"]) {
     const help = await cliOutput(["help", command]);
     const flag = await cliOutput([command, "--help"]);
     assert.equal(help.code, 0, command);
@@ -117,7 +117,7 @@ Deno.test("a bad command line gets one error line, a pointer to --help, and exit
   const unknown = await cliOutput(["launch"]);
   assert.deepEqual([unknown.code, unknown.stderr], [
     2,
-    "error: Found argument 'launch' which wasn't expected; the commands are dev, build, serve\nTry 'jamsocket --help'\n",
+    "error: Found argument 'launch' which wasn't expected; the commands are init, dev, build, serve\nTry 'jamsocket --help'\n",
   ]);
 });
 
