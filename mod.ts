@@ -27,6 +27,9 @@
  */
 
 export {
+  type AuthenticateHook,
+  type AuthResult,
+  type ClientData,
   type ClientId,
   type HookResult,
   type JamsocketContext,
@@ -45,6 +48,8 @@ export {
   type ServiceDefinition,
 } from "./server.ts";
 export { CloseCode } from "./room/close_code.ts";
+export { HttpError } from "./http/http_error.ts";
+export type { RoomInfo } from "./room/room.ts";
 export { consoleLogger, type Logger, type LogLevel } from "./util/logger.ts";
 export { type CrashKind, RoomCrashError } from "./room/room_engine.ts";
 export { Metrics, type MetricsGauges } from "./http/metrics.ts";

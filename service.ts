@@ -14,25 +14,49 @@
 export type ClientId = number;
 
 /**
- * Special message recipients. A recipient is either a {@linkcode ClientId} or
- * `MessageRecipient.Broadcast` (every client in the room), encoded as `0` exactly as the
- * original crate's `encode_u32` does, so WASM guests and TypeScript services agree.
+ * Special message recipients. A recipient is a {@linkcode ClientId}, `MessageRecipient.Broadcast`
+ * (every client in the room), encoded as `0` exactly as the original crate's `encode_u32` does so
+ * WASM guests and TypeScript services agree, or everyone but one client
+ * (`MessageRecipient.everyoneExcept(client)`, Stateroom's `EveryoneExcept`), encoded as the
+ * negative client id.
  *
- * @example Broadcast to the room
+ * @example Broadcast to the room, or to all but the sender
  * ```ts
  * import assert from "node:assert/strict";
  * import { MessageRecipient } from "./service.ts";
  *
  * assert.equal(MessageRecipient.Broadcast, 0);
+ * assert.equal(MessageRecipient.everyoneExcept(3), -3);
  * ```
  */
-export const MessageRecipient = {
+export const MessageRecipient: {
+  /** Every client currently in the room. */
+  readonly Broadcast: 0;
+  /** Every client currently in the room but `client`. */
+  everyoneExcept(client: ClientId): ClientId;
+} = {
   /** Every client currently in the room. */
   Broadcast: 0,
-} as const;
+  /** Every client currently in the room but `client` (the sender of a chat line, say). */
+  everyoneExcept(client: ClientId): ClientId {
+    return -client;
+  },
+};
 
-/** Who a message goes to: one client, or `MessageRecipient.Broadcast` (`0`) for the whole room. */
-export type MessageRecipient = ClientId | typeof MessageRecipient.Broadcast;
+/**
+ * Who a message goes to: one client, `MessageRecipient.Broadcast` (`0`) for the whole room, or
+ * `MessageRecipient.everyoneExcept(client)` (`-client`) for all but one.
+ */
+export type MessageRecipient = ClientId | 0;
+
+/**
+ * What an auth hook may attach to a client, and what `ctx.clientData(client)` returns: a value
+ * that survives `JSON.stringify` (objects, arrays, strings, finite numbers, booleans, null). It is
+ * checked and copied when it is set, so later changes to the object you passed are not seen;
+ * functions, `undefined`, symbols, BigInt, cycles and non-finite numbers are refused at run time.
+ * (The type accepts any object so that your own interfaces fit.)
+ */
+export type ClientData = null | boolean | number | string | object;
 
 /**
  * What a service may do in its room. One context is handed to the constructor and to every hook.
@@ -65,6 +89,24 @@ export interface JamsocketContext {
   sendMessage(recipient: MessageRecipient, message: string): void;
   /** Send a binary frame to one client or to the whole room. */
   sendBinary(recipient: MessageRecipient, message: Uint8Array): void;
+  /**
+   * The data the auth hook accepted `client` with (or `setClientData` set since), or `undefined`
+   * for a client without data or not in the room.
+   */
+  clientData<T extends ClientData = ClientData>(client: ClientId): T | undefined;
+  /**
+   * Replace `client`'s data (a nickname, a score). JSON-serialisable and at most the server's
+   * `maxClientDataBytes` as JSON; it is copied.
+   *
+   * @throws {TypeError} the value is not JSON-serialisable. @throws {RangeError} it is too large.
+   */
+  setClientData(client: ClientId, data: ClientData): void;
+  /**
+   * Close one client's connection with `code` (1000, or 3000–4999 for your own meanings) and a
+   * `reason` (at most 123 bytes). Its `disconnect` hook runs as usual. A client that has already
+   * left is ignored.
+   */
+  closeClient(client: ClientId, code?: number, reason?: string): void;
   /**
    * Arm the room's one timer: `timer()` runs once after `ms` milliseconds. A second call replaces
    * the outstanding timer; the timer dies with the room.
@@ -108,8 +150,37 @@ export interface SimpleJamsocketService {
 }
 
 /**
+ * What an auth hook answers: a `Response` refuses the client with it (401, 403, a redirect…);
+ * `false` refuses it with 403; `true` or `undefined` accepts it without data; anything else accepts
+ * it with that value as its {@linkcode ClientData}. To refuse with a status and a one-line
+ * reason, the hook may also throw an error with a `status` (e.g. `HttpError`).
+ */
+export type AuthResult = Response | ClientData | undefined;
+
+/**
+ * The auth hook: runs for each WebSocket upgrade before any room is created, with the `Request`
+ * (headers, cookies, query) and the room id. It may be `async`; it runs with a timeout.
+ *
+ * @example Accept clients with a token, and name them
+ * ```ts
+ * import type { AuthenticateHook } from "./service.ts";
+ *
+ * const authenticate: AuthenticateHook = (request, _roomId) => {
+ *   const token = new URL(request.url).searchParams.get("token");
+ *   if (token !== "s3cret") return new Response("Bad token", { status: 401 });
+ *   return { name: new URL(request.url).searchParams.get("name") ?? "anonymous" };
+ * };
+ * ```
+ */
+export type AuthenticateHook = (
+  request: Request,
+  roomId: string,
+) => AuthResult | Promise<AuthResult>;
+
+/**
  * A service class: constructed once per room with the room id and the room's context, like the
- * original crate's `new(room_id, ctx)`.
+ * original crate's `new(room_id, ctx)`. It may have a static `authenticate` hook
+ * ({@linkcode AuthenticateHook}).
  *
  * @example
  * ```ts
@@ -118,10 +189,12 @@ export interface SimpleJamsocketService {
  * const Silent: JamsocketServiceClass = class {};
  * ```
  */
-export type JamsocketServiceClass = new (
-  roomId: string,
-  ctx: JamsocketContext,
-) => SimpleJamsocketService;
+export type JamsocketServiceClass =
+  & (new (
+    roomId: string,
+    ctx: JamsocketContext,
+  ) => SimpleJamsocketService)
+  & { authenticate?: AuthenticateHook };
 
 /**
  * A service factory: called once per room. It may be async; the room's first events wait for it.

@@ -36,6 +36,7 @@ const quiet: Logger = { debug() {}, info() {}, warn() {}, error: (line) => conso
 let sent = 0;
 const output: RoomOutput = {
   send: () => void sent++,
+  closeClient() {},
   setTimer() {},
   crash(error) {
     throw error;

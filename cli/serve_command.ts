@@ -32,7 +32,8 @@ Options:${SERVE_FLAGS_HELP}
 
 /**
  * Run `jamsocket serve` with the arguments after `serve`; resolves with the exit code once the
- * server has stopped (on SIGINT or SIGTERM).
+ * server has stopped: 0 after SIGINT or SIGTERM, 1 if it stopped by itself (a supervisor set to
+ * restart on failure restarts it).
  *
  * @example
  * ```ts ignore
@@ -61,7 +62,13 @@ export async function serveCommand(args: string[]): Promise<number> {
   const logger = consoleLogger();
   const service = await loadService(path, { logger, maxMemoryPages: maxMemoryPagesFrom(flags) });
   const server = listen(service, { ...options, logger });
-  onShutdownSignal(() => server.shutdown());
+  let stopping = false;
+  onShutdownSignal(() => {
+    stopping = true;
+    return server.shutdown();
+  });
   await server.finished;
-  return 0;
+  if (stopping) return 0;
+  console.error("error: The server stopped without being asked to; see the log above");
+  return 1;
 }

@@ -6,8 +6,9 @@
  */
 
 import type { ParseArgsConfig } from "node:util";
+import { OriginPolicy } from "../http/origins.ts";
 import { parseRoomIdStrategy } from "../room/room_id.ts";
-import type { ServeOptions } from "../server.ts";
+import { DEFAULT_MAX_ROOMS, type ServeOptions } from "../server.ts";
 import { DEFAULT_ROOMS_PER_HOST } from "../runtime/service_runtime.ts";
 import { parseShutdownPolicy } from "../room/shutdown_policy.ts";
 import { DEFAULT_MAX_MEMORY_PAGES } from "../wasm/host.ts";
@@ -27,6 +28,11 @@ export const SERVE_FLAGS = {
   "heartbeat-timeout": { type: "string", short: "t" },
   "shutdown-policy": { type: "string", short: "s" },
   static: { type: "string" },
+  "static-dotfiles": { type: "boolean" },
+  "max-rooms": { type: "string" },
+  "max-clients": { type: "string" },
+  "allowed-origin": { type: "string", multiple: true },
+  "list-rooms": { type: "boolean" },
   "max-message-size": { type: "string" },
   "max-messages-per-second": { type: "string" },
   "max-buffered-bytes": { type: "string" },
@@ -47,6 +53,17 @@ export const SERVE_FLAGS_HELP = `
   -s, --shutdown-policy <POLICY>        never, immediate, <n>sec: when an empty room is
                                         destroyed [default: 300sec]
       --static <DIR>                    Serve the files of DIR for other GET requests
+      --static-dotfiles                 Also serve files and folders of DIR whose name
+                                        starts with a dot (.env, .git/) [default: off]
+      --max-rooms <N>                   Most rooms at once; at the limit the room empty
+                                        longest is closed, and with none empty a new room
+                                        gets 503 [default: ${DEFAULT_MAX_ROOMS}]
+      --max-clients <N>                 Most clients in one room; one more gets 503
+                                        [default: no limit]
+      --allowed-origin <ORIGIN>         Only pages from ORIGIN (https://app.example.com)
+                                        may open WebSockets; others get 403. Repeatable
+                                        [default: any origin]
+      --list-rooms                      Answer GET /rooms with the rooms as JSON
       --max-message-size <BYTES>        Close a client that sends a larger frame (1009)
                                         [default: 1048576]
       --max-messages-per-second <N>     Close a client that sends faster (1008); 0 is no
@@ -65,7 +82,17 @@ export const SERVE_FLAGS_HELP = `
 }]`;
 
 /** The parsed values of {@linkcode SERVE_FLAGS}. */
-export type ServeFlagValues = { [K in keyof typeof SERVE_FLAGS]?: string };
+export type ServeFlagValues = {
+  [K in keyof typeof SERVE_FLAGS]?: typeof SERVE_FLAGS[K] extends { multiple: true } ? string[]
+    : typeof SERVE_FLAGS[K]["type"] extends "boolean" ? boolean
+    : string;
+};
+
+type StringFlag = {
+  [K in keyof typeof SERVE_FLAGS]: typeof SERVE_FLAGS[K] extends { multiple: true } ? never
+    : typeof SERVE_FLAGS[K]["type"] extends "string" ? K
+    : never;
+}[keyof typeof SERVE_FLAGS];
 
 /**
  * Check the flag values and build server options from them.
@@ -86,6 +113,10 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     heartbeatInterval: number(values, "heartbeat-interval"),
     heartbeatTimeout: number(values, "heartbeat-timeout"),
     staticDir: folder(values, "static"),
+    staticDotFiles: values["static-dotfiles"],
+    maxRooms: integer(values, "max-rooms", 1, 10_000_000),
+    maxClients: integer(values, "max-clients", 1, 10_000_000),
+    listRooms: values["list-rooms"],
     maxMessageBytes: integer(values, "max-message-size", 1, 2 ** 31),
     maxMessagesPerSecond: number(values, "max-messages-per-second"),
     maxBufferedBytes: integer(values, "max-buffered-bytes", 1, 2 ** 40),
@@ -96,6 +127,10 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     cpuLimit: positive(values, "cpu-limit"),
   };
   try {
+    if (values["allowed-origin"] !== undefined) {
+      options.allowedOrigins = values["allowed-origin"];
+      new OriginPolicy(options.allowedOrigins);
+    }
     if (values.rooms !== undefined) options.rooms = parseRoomIdStrategy(values.rooms);
     if (values["shutdown-policy"] !== undefined) {
       options.shutdownPolicy = parseShutdownPolicy(values["shutdown-policy"]);
@@ -123,7 +158,7 @@ export function maxMemoryPagesFrom(values: ServeFlagValues): number | undefined 
 }
 
 /** A flag naming a folder that must exist. */
-function folder(values: ServeFlagValues, flag: keyof ServeFlagValues): string | undefined {
+function folder(values: ServeFlagValues, flag: StringFlag): string | undefined {
   const path = values[flag];
   if (path === undefined) return undefined;
   let reason = "no such folder";
@@ -136,7 +171,7 @@ function folder(values: ServeFlagValues, flag: keyof ServeFlagValues): string | 
   throw new UsageError(`Invalid value for '--${flag}': "${path}": ${reason}`);
 }
 
-function positive(values: ServeFlagValues, flag: keyof ServeFlagValues): number | undefined {
+function positive(values: ServeFlagValues, flag: StringFlag): number | undefined {
   const value = number(values, flag);
   if (value === 0) {
     throw new UsageError(`Invalid value for '--${flag}': expected a number > 0, got '0'`);
@@ -144,7 +179,7 @@ function positive(values: ServeFlagValues, flag: keyof ServeFlagValues): number 
   return value;
 }
 
-function number(values: ServeFlagValues, flag: keyof ServeFlagValues): number | undefined {
+function number(values: ServeFlagValues, flag: StringFlag): number | undefined {
   const text = values[flag];
   if (text === undefined) return undefined;
   const value = Number(text);
@@ -156,7 +191,7 @@ function number(values: ServeFlagValues, flag: keyof ServeFlagValues): number | 
 
 function integer(
   values: ServeFlagValues,
-  flag: keyof ServeFlagValues,
+  flag: StringFlag,
   min: number,
   max: number,
 ): number | undefined {

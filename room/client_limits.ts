@@ -28,10 +28,12 @@ export interface ClientLimits {
    * client can hold.
    */
   readonly maxBufferedBytes: number;
+  /** Largest per-client data (from the auth hook or `ctx.setClientData`), as JSON text. */
+  readonly maxClientDataBytes: number;
 }
 
 /**
- * The defaults: 1 MiB frames, no rate limit, 4 MiB of queued output per client.
+ * The defaults: 1 MiB frames, no rate limit, 4 MiB of queued output and 16 KiB of data per client.
  *
  * @example
  * ```ts
@@ -45,6 +47,7 @@ export const DEFAULT_CLIENT_LIMITS: ClientLimits = {
   maxMessageBytes: 1024 * 1024,
   maxMessagesPerSecond: 0,
   maxBufferedBytes: 4 * 1024 * 1024,
+  maxClientDataBytes: 16 * 1024,
 };
 
 /**

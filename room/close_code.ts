@@ -28,6 +28,8 @@ export const CloseCode = {
   InternalError: 1011,
   /** The service was reloaded; reconnect to get the new version. */
   ServiceRestart: 1012,
+  /** The server could not take the client just now (at capacity); try again later. */
+  TryAgainLater: 1013,
 } as const;
 
 /** One of the {@linkcode CloseCode} values. */

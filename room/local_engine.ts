@@ -6,7 +6,11 @@
 
 import { describeError, type Logger } from "../util/logger.ts";
 import { RoomCrashError, type RoomEngine, type RoomOutput } from "./room_engine.ts";
+import { copyJsonValue } from "../util/json_value.ts";
+import { DEFAULT_CLIENT_LIMITS } from "./client_limits.ts";
+import { closeReason } from "./close_code.ts";
 import type {
+  ClientData,
   ClientId,
   HookResult,
   JamsocketContext,
@@ -21,21 +25,50 @@ const MESSAGE = 2;
 const BINARY = 3;
 const TIMER = 4;
 type EventKind = typeof CONNECT | typeof DISCONNECT | typeof MESSAGE | typeof BINARY | typeof TIMER;
-type Payload = string | Uint8Array | undefined;
+type Payload = string | Uint8Array | ClientData | undefined;
 
 const HOOK_NAMES = ["connect", "disconnect", "message", "binary", "timer"] as const;
 
 /** The longest timer `setTimeout` can hold (2^31 - 1 ms); longer requests are clamped. */
 const MAX_TIMER_MS = 0x7fffffff;
 
+/** Options of {@linkcode LocalEngine}. */
+export interface LocalEngineOptions {
+  /**
+   * Largest client data `ctx.setClientData` accepts, as JSON.
+   * @default {16384}
+   */
+  maxClientDataBytes?: number;
+}
+
 class LocalContext implements JamsocketContext {
   readonly roomId: string;
   readonly clients: ClientId[] = [];
+  /** Data of the clients that have it, set at connect and by `setClientData`. */
+  readonly data = new Map<ClientId, ClientData>();
   readonly #output: RoomOutput;
+  readonly #maxDataBytes: number;
 
-  constructor(roomId: string, output: RoomOutput) {
+  constructor(roomId: string, output: RoomOutput, maxDataBytes: number) {
     this.roomId = roomId;
     this.#output = output;
+    this.#maxDataBytes = maxDataBytes;
+  }
+
+  clientData<T extends ClientData = ClientData>(client: ClientId): T | undefined {
+    return this.data.get(client) as T | undefined;
+  }
+
+  setClientData(client: ClientId, data: ClientData): void {
+    if (!this.clients.includes(client)) return;
+    this.data.set(client, copyJsonValue(data, this.#maxDataBytes) as ClientData);
+  }
+
+  closeClient(client: ClientId, code = 1000, reason = ""): void {
+    if (code !== 1000 && !(code >= 3000 && code <= 4999 && Number.isInteger(code))) {
+      throw new RangeError(`closeClient expects code 1000 or 3000-4999, got ${code}`);
+    }
+    this.#output.closeClient(client, code, closeReason(String(reason)));
   }
 
   sendMessage(recipient: MessageRecipient, message: string): void {
@@ -73,7 +106,12 @@ class LocalContext implements JamsocketContext {
  * const sent: unknown[] = [];
  * const engine = new LocalEngine("lobby", () => ({
  *   message: (client, text, ctx) => ctx.sendMessage(client, text.toUpperCase()),
- * }), { send: (to, payload) => sent.push([to, payload]), setTimer() {}, crash() {} }, consoleLogger());
+ * }), {
+ *   send: (to, payload) => sent.push([to, payload]),
+ *   closeClient() {},
+ *   setTimer() {},
+ *   crash() {},
+ * }, consoleLogger());
  * engine.message(1, "hi");
  * await engine.close();
  * assert.deepEqual(sent, [[1, "HI"]]);
@@ -98,8 +136,13 @@ export class LocalEngine implements RoomEngine {
     factory: JamsocketServiceFactory,
     output: RoomOutput,
     logger: Logger,
+    options: LocalEngineOptions = {},
   ) {
-    this.#ctx = new LocalContext(roomId, output);
+    this.#ctx = new LocalContext(
+      roomId,
+      output,
+      options.maxClientDataBytes ?? DEFAULT_CLIENT_LIMITS.maxClientDataBytes,
+    );
     this.#output = output;
     this.#logger = logger;
     let made: SimpleJamsocketService | Promise<SimpleJamsocketService>;
@@ -117,8 +160,8 @@ export class LocalEngine implements RoomEngine {
     }
   }
 
-  connect(client: ClientId): void {
-    this.#dispatch(CONNECT, client, undefined);
+  connect(client: ClientId, data?: ClientData): void {
+    this.#dispatch(CONNECT, client, data);
   }
 
   disconnect(client: ClientId): void {
@@ -230,10 +273,17 @@ export class LocalEngine implements RoomEngine {
     switch (kind) {
       case CONNECT:
         ctx.clients.push(client);
+        if (payload !== undefined) ctx.data.set(client, payload as ClientData);
         return service.connect?.(client, ctx);
-      case DISCONNECT:
+      case DISCONNECT: {
         ctx.clients.splice(ctx.clients.indexOf(client), 1);
-        return service.disconnect?.(client, ctx);
+        const result = service.disconnect?.(client, ctx);
+        if (result instanceof Promise) {
+          return result.finally(() => ctx.data.delete(client));
+        }
+        ctx.data.delete(client);
+        return result;
+      }
       case MESSAGE:
         return service.message?.(client, payload as string, ctx);
       case BINARY:

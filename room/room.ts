@@ -6,12 +6,13 @@
  */
 
 import { type ClientLimits, RateLimiter } from "./client_limits.ts";
+import { type ClientSocket, closeSocket } from "./client_socket.ts";
 import { CloseCode, closeReason } from "./close_code.ts";
 import type { Logger } from "../util/logger.ts";
 import type { Metrics } from "../http/metrics.ts";
 import { utf8Length } from "../util/utf8.ts";
 import type { RoomCrashError, RoomEngine, RoomEngineFactory, RoomOutput } from "./room_engine.ts";
-import type { ClientId, MessageRecipient } from "../service.ts";
+import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
 import type { ShutdownPolicy } from "./shutdown_policy.ts";
 
 /** What a room needs from the server that owns it. */
@@ -26,20 +27,36 @@ export interface RoomConfig {
   readonly limits: ClientLimits;
   /** Called once, as the room closes for any reason. */
   readonly onClosed: (room: Room) => void;
+  /** Called when the room has no client any more (and once as it is created, empty). */
+  readonly onEmpty?: (room: Room) => void;
+  /** Called when a client joins the empty room. */
+  readonly onOccupied?: (room: Room) => void;
 }
 
 class Client {
   readonly id: ClientId;
-  readonly socket: WebSocket;
+  readonly socket: ClientSocket;
   readonly limiter: RateLimiter | undefined;
   /** The client has left the room (closed, kicked, or the room closed). */
   gone = false;
 
-  constructor(id: ClientId, socket: WebSocket, rate: number) {
+  constructor(id: ClientId, socket: ClientSocket, rate: number) {
     this.id = id;
     this.socket = socket;
     this.limiter = rate > 0 ? new RateLimiter(rate) : undefined;
   }
+}
+
+/** What a room listing shows of one room. */
+export interface RoomInfo {
+  /** The room's id. */
+  readonly id: string;
+  /** Clients connected now. */
+  readonly clients: number;
+  /** When the room was created, as an ISO 8601 date. */
+  readonly createdAt: string;
+  /** Seconds since the room's last event (a client joining, leaving or sending). */
+  readonly idleSeconds: number;
 }
 
 /**
@@ -69,6 +86,9 @@ export class Room {
   #shutdownTimer: ReturnType<typeof setTimeout> | undefined;
   #closing: Promise<void> | undefined;
   #closedWith: [CloseCode, string] | undefined;
+  readonly #createdAt = Date.now();
+  /** `performance.now()` of the last client event. */
+  #lastEvent = performance.now();
 
   /** Create the room and start its service through `engineFactory`. */
   constructor(id: string, engineFactory: RoomEngineFactory, config: RoomConfig) {
@@ -76,16 +96,43 @@ export class Room {
     this.#config = config;
     const output: RoomOutput = {
       send: (recipient, payload) => this.#send(recipient, payload),
+      closeClient: (client, code, reason) => this.#closeClient(client, code, reason),
       setTimer: (ms) => this.#setTimer(ms),
       crash: (error) => this.#crash(error),
     };
     this.#engine = engineFactory(id, output);
     this.#scheduleShutdown();
+    config.onEmpty?.(this);
   }
 
   /** Clients connected now (open sockets). */
   get clientCount(): number {
     return this.#clients.size;
+  }
+
+  /** Clients in the room, open or still connecting. */
+  get presentCount(): number {
+    return this.#present.size;
+  }
+
+  /** No client is in the room, open or still connecting. */
+  get empty(): boolean {
+    return this.#present.size === 0;
+  }
+
+  /** Seconds since the room's last event. */
+  get idleSeconds(): number {
+    return (performance.now() - this.#lastEvent) / 1000;
+  }
+
+  /** The room as a listing shows it. */
+  info(): RoomInfo {
+    return {
+      id: this.id,
+      clients: this.#clients.size,
+      createdAt: new Date(this.#createdAt).toISOString(),
+      idleSeconds: Math.round(this.idleSeconds * 10) / 10,
+    };
   }
 
   /** Events received and not yet handled by the service. */
@@ -99,10 +146,10 @@ export class Room {
   }
 
   /**
-   * Take a client's socket (from `Deno.upgradeWebSocket`) into the room and give it the next id.
-   * Its `connect` hook runs when the socket opens.
+   * Take a client's socket (from `Deno.upgradeWebSocket`, or any {@linkcode ClientSocket}) into
+   * the room and give it the next id. Its `connect` hook runs when the socket opens.
    */
-  accept(socket: WebSocket): ClientId {
+  accept(socket: ClientSocket, data?: ClientData): ClientId {
     const client = new Client(
       this.#nextClientId++,
       socket,
@@ -114,13 +161,15 @@ export class Room {
       closeSocket(socket, ...this.#closedWith);
       return client.id;
     }
+    if (this.#present.size === 0) this.#config.onOccupied?.(this);
     this.#present.add(client);
     clearTimeout(this.#shutdownTimer);
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       if (client.gone) return;
+      this.#lastEvent = performance.now();
       this.#clients.set(client.id, client);
-      this.#engine.connect(client.id);
+      this.#engine.connect(client.id, data);
     };
     socket.onmessage = (event) => this.#receive(client, event.data);
     socket.onclose = () => this.#leave(client);
@@ -171,15 +220,19 @@ export class Room {
     }
     metrics.messagesIn++;
     metrics.bytesIn += bytes;
+    this.#lastEvent = performance.now();
     if (text) this.#engine.message(client.id, data);
     else this.#engine.binary(client.id, new Uint8Array(data));
   }
 
   #send(recipient: MessageRecipient, payload: string | Uint8Array): void {
-    if (recipient === 0) {
+    if (recipient <= 0) {
       if (this.#clients.size === 0) return;
       const bytes = typeof payload === "string" ? utf8Length(payload) : payload.byteLength;
-      for (const client of this.#clients.values()) this.#sendTo(client, payload, bytes);
+      const except = -recipient;
+      for (const client of this.#clients.values()) {
+        if (client.id !== except) this.#sendTo(client, payload, bytes);
+      }
       return;
     }
     const client = this.#clients.get(recipient);
@@ -210,6 +263,25 @@ export class Room {
     }
   }
 
+  /**
+   * Close one client with `code` and `reason` (the service's `ctx.closeClient`, or a client that
+   * never finished opening); it leaves the room at once, and its `disconnect` runs if it had
+   * connected. An id that is not in the room is ignored (debug log).
+   */
+  closeClient(id: ClientId, code: number, reason: string): void {
+    this.#closeClient(id, code, reason);
+  }
+
+  #closeClient(id: ClientId, code: number, reason: string): void {
+    const client = this.#clients.get(id) ?? [...this.#present].find((c) => c.id === id);
+    if (client === undefined) {
+      this.#config.logger.debug(`Ignored closing client ${id} in room "${this.id}": not connected`);
+      return;
+    }
+    closeSocket(client.socket, code, reason);
+    this.#leave(client);
+  }
+
   #setTimer(ms: number): void {
     clearTimeout(this.#timer);
     if (this.closed) return;
@@ -238,6 +310,7 @@ export class Room {
   #leave(client: Client): void {
     if (client.gone) return;
     client.gone = true;
+    this.#lastEvent = performance.now();
     this.#present.delete(client);
     const wasOpen = this.#clients.delete(client.id);
     const empty = this.#present.size === 0;
@@ -247,7 +320,10 @@ export class Room {
       return;
     }
     if (wasOpen) this.#engine.disconnect(client.id);
-    if (empty) this.#scheduleShutdown();
+    if (empty) {
+      this.#scheduleShutdown();
+      this.#config.onEmpty?.(this);
+    }
   }
 
   /** Under a timed shutdown policy, close the room once it has stayed empty that long. */
@@ -258,14 +334,5 @@ export class Room {
       () => void this.close(CloseCode.Normal, "Room closed"),
       policy.afterMs,
     );
-  }
-}
-
-/** Close a socket, also one still connecting (closing it then would be lost: close on open). */
-function closeSocket(socket: WebSocket, code: CloseCode, reason: string): void {
-  if (socket.readyState === WebSocket.CONNECTING) {
-    socket.addEventListener("open", () => socket.close(code, reason), { once: true });
-  } else if (socket.readyState === WebSocket.OPEN) {
-    socket.close(code, reason);
   }
 }

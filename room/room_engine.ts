@@ -9,12 +9,12 @@
  * @module
  */
 
-import type { ClientId, MessageRecipient } from "../service.ts";
+import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
 
 /** Events into a room's service, delivered one at a time in the order they are called. */
 export interface RoomEngine {
-  /** A client joined. */
-  connect(client: ClientId): void;
+  /** A client joined, with the data its auth hook accepted it with. */
+  connect(client: ClientId, data?: ClientData): void;
   /** A client left. */
   disconnect(client: ClientId): void;
   /** A client sent a text frame. */
@@ -31,8 +31,10 @@ export interface RoomEngine {
 
 /** What a running service emits towards its room. */
 export interface RoomOutput {
-  /** Deliver a text or binary frame to one client, or to all (`0`). */
+  /** Deliver a text or binary frame to one client, to all (`0`), or to all but one (`-client`). */
   send(recipient: MessageRecipient, payload: string | Uint8Array): void;
+  /** Close one client's connection (the service's `ctx.closeClient`). */
+  closeClient(client: ClientId, code: number, reason: string): void;
   /** (Re)arm the room's one timer. */
   setTimer(ms: number): void;
   /** The service cannot go on; the room must be closed with code 1011. */

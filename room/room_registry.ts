@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { CloseCode } from "./close_code.ts";
+import { CloseCode } from "./close_code.ts";
 import { HttpError } from "../http/http_error.ts";
 import { Room, type RoomConfig } from "./room.ts";
 import type { RoomEngineFactory } from "./room_engine.ts";
@@ -14,15 +14,22 @@ import type { RoomIdStrategy } from "./room_id.ts";
 export interface RoomRegistryConfig {
   /** Which requests may create rooms. */
   readonly strategy: RoomIdStrategy;
-  /** Most rooms alive at once (read at each creation); creating one more answers 503. */
+  /**
+   * Most rooms alive at once (read at each creation). At capacity, empty rooms are closed to make
+   * space, the one empty longest first; with none empty, creating one more answers 503.
+   */
   readonly capacity: () => number;
+  /** Most clients in one room (open or connecting); one more gets 503. */
+  readonly maxClients: number;
   /** Configuration handed to every room (its `onClosed` is the registry's). */
   readonly room: Omit<RoomConfig, "onClosed">;
 }
 
 /**
  * Every live room by id, created under the server's {@linkcode RoomIdStrategy}. Lookups are one
- * `Map` access; nothing on the message path scales with the number of rooms.
+ * `Map` access; nothing on the message path scales with the number of rooms. At capacity, the room
+ * that has been empty longest is closed (1000) to make space, so rooms that clients left (and that
+ * a shutdown policy keeps) never lock out new ones.
  *
  * @example
  * ```ts ignore
@@ -32,6 +39,8 @@ export interface RoomRegistryConfig {
  */
 export class RoomRegistry {
   readonly #rooms = new Map<string, Room>();
+  /** Rooms without clients, in the order they became empty. */
+  readonly #empty = new Set<Room>();
   readonly #config: RoomRegistryConfig;
   readonly #roomConfig: RoomConfig;
   #engineFactory: RoomEngineFactory;
@@ -43,8 +52,14 @@ export class RoomRegistry {
     this.#roomConfig = {
       ...config.room,
       onClosed: (room) => {
+        this.#empty.delete(room);
         if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);
       },
+      onEmpty: (room) => {
+        this.#empty.delete(room);
+        this.#empty.add(room);
+      },
+      onOccupied: (room) => void this.#empty.delete(room),
     };
   }
 
@@ -59,13 +74,20 @@ export class RoomRegistry {
   }
 
   /**
-   * Check, without side effects, that a WebSocket to `id` could join a room: it exists, or the
-   * strategy creates rooms on connect and there is capacity.
+   * Check that a WebSocket to `id` could join a room: it exists, or the strategy creates rooms on
+   * connect and there is capacity (closing empty rooms to make it, if need be).
    *
-   * @throws {HttpError} 404 or 503.
+   * @throws {HttpError} 404 (no such room), 503 (no capacity, or the room is full).
    */
   checkJoinable(id: string): void {
-    if (this.#rooms.has(id)) return;
+    const room = this.#rooms.get(id);
+    if (room !== undefined) {
+      const max = this.#config.maxClients;
+      if (room.presentCount >= max) {
+        throw new HttpError(503, `Room "${id}" is full (${max} clients); try again later`);
+      }
+      return;
+    }
     if (!this.#config.strategy.implicitCreation) {
       throw new HttpError(404, `Room "${id}" does not exist`);
     }
@@ -123,8 +145,13 @@ export class RoomRegistry {
 
   #checkCapacity(): void {
     const max = this.#config.capacity();
-    if (this.#rooms.size >= max) {
-      throw new HttpError(503, `Server is at capacity (${max} rooms); try again later`);
+    while (this.#rooms.size >= max) {
+      const [oldest] = this.#empty;
+      if (oldest === undefined) {
+        throw new HttpError(503, `Server is at capacity (${max} rooms); try again later`);
+      }
+      this.#config.room.logger.debug(`Closing empty room "${oldest.id}" to make space`);
+      void oldest.close(CloseCode.Normal, "Room closed to make space");
     }
   }
 

@@ -66,12 +66,16 @@ export async function cliOutput(
   };
 }
 
-/** Start a server command (`serve` or `dev`) on 127.0.0.1 and wait until it listens. */
+/**
+ * Start a server command (`serve` or `dev`) on 127.0.0.1 (on `port`, default a free one) and
+ * wait until it listens.
+ */
 export async function startCli(
   args: string[],
-  options: CliOptions & { ms?: number } = {},
+  options: CliOptions & { ms?: number; port?: number } = {},
 ): Promise<CliProcess> {
-  const process = runCli([...args, "--port", "0", "--hostname", "127.0.0.1"], options);
+  const portFlag = String(options.port ?? 0);
+  const process = runCli([...args, "--port", portFlag, "--hostname", "127.0.0.1"], options);
   const lines: string[] = [];
   let watchers: { pattern: RegExp; resolve: (line: string) => void }[] = [];
   const collect = async (stream: ReadableStream<Uint8Array>) => {

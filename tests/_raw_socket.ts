@@ -191,3 +191,47 @@ export class RawSocket {
     return { fin, opcode, payload };
   }
 }
+
+/** The HTTP answer to a WebSocket upgrade request: its status and body (for refusals). */
+export async function upgradeAnswer(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+  await conn.write(
+    new TextEncoder().encode(
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
+    ),
+  );
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(65536);
+  while (true) {
+    const n = await withTimeout(conn.read(buffer), WAIT_MS, "the upgrade answer");
+    if (n === null) break;
+    chunks.push(buffer.slice(0, n));
+    const text = new TextDecoder().decode(concat(chunks));
+    const end = text.indexOf("\r\n\r\n");
+    if (end < 0) continue;
+    const status = Number(text.slice(9, 12));
+    const length = Number(/^content-length: *(\d+)/im.exec(text)?.[1] ?? 0);
+    if (status === 101 || text.length >= end + 4 + length) {
+      conn.close();
+      return { status, body: text.slice(end + 4, end + 4 + length) };
+    }
+  }
+  conn.close();
+  throw new Error("the connection ended before an answer");
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { TestClient } from "./_client.ts";
 import { cliOutput, startCli } from "./_cli.ts";
+import { serveOptionsFrom } from "../cli/serve_flags.ts";
 
 Deno.test("jamsocket --version and --help", async () => {
   const version = await cliOutput(["--version"]);
@@ -214,3 +215,32 @@ for (const module of ["examples/wasm/counter.wasm", "examples/counter.ts"]) {
     assert.equal((await cli.stop()).code, 0);
   });
 }
+
+Deno.test("serve flags --max-rooms and --static-dotfiles become server options", () => {
+  const options = serveOptionsFrom({ "max-rooms": "50", "static-dotfiles": true });
+  assert.equal(options.maxRooms, 50);
+  assert.equal(options.staticDotFiles, true);
+  assert.throws(
+    () => serveOptionsFrom({ "max-rooms": "0" }),
+    /Invalid value for '--max-rooms': expected an integer from 1 to 10000000, got '0'/,
+  );
+});
+
+Deno.test("serve flags --max-clients, --allowed-origin (repeatable) and --list-rooms", () => {
+  const options = serveOptionsFrom({
+    "max-clients": "8",
+    "allowed-origin": ["https://a.example", "https://b.example"],
+    "list-rooms": true,
+  });
+  assert.equal(options.maxClients, 8);
+  assert.deepEqual(options.allowedOrigins, ["https://a.example", "https://b.example"]);
+  assert.equal(options.listRooms, true);
+  assert.throws(
+    () => serveOptionsFrom({ "max-clients": "0" }),
+    /Invalid value for '--max-clients': expected an integer from 1 to 10000000, got '0'/,
+  );
+  assert.throws(
+    () => serveOptionsFrom({ "allowed-origin": ["a.example/x"] }),
+    /Not an origin: "a.example\/x"/,
+  );
+});

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Browser, chromium, type Locator, type Page } from "playwright-core";
+import type { Browser, Locator, Page } from "playwright-core";
 import { DEV_PAGE_HTML, devPageFallback } from "../cli/dev_page.ts";
 import { BinaryEchoServer } from "../examples/binary_echo.ts";
 import { SharedCounterServer } from "../examples/counter.ts";
@@ -18,19 +18,9 @@ import {
   MessageRecipient,
   type SimpleJamsocketService,
 } from "../mod.ts";
+import { launchChromium } from "./_chromium.ts";
 import { startServer, type TestServer } from "./_server.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-/** Without the background-networking flags Chromium keeps dialling out to a closed network. */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 /** The longest a test waits for one thing to show up on a page, in ms. */
 const WAIT_MS = 5000;
 
@@ -42,18 +32,6 @@ class CountIsNowServer implements SimpleJamsocketService {
     if (message === "increment") this.#value++;
     ctx.sendMessage(MessageRecipient.Broadcast, `count is now ${this.#value}`);
   }
-}
-
-async function launchChromium(): Promise<Browser> {
-  try {
-    await Deno.stat(CHROMIUM);
-  } catch (error) {
-    throw new Error(
-      `Chromium is missing at ${CHROMIUM}: install it with "apt-get install chromium"`,
-      { cause: error },
-    );
-  }
-  return await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 10_000 });
 }
 
 /** A browser tab on the dev page, which records uncaught errors and off-server requests. */

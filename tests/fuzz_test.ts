@@ -253,6 +253,7 @@ Deno.test(`fuzz: random events against a hostile guest crash only its room (seed
       assert.ok(payload.length <= 65536 * 16, "a send larger than guest memory");
       sent++;
     },
+    closeClient: () => {},
     setTimer: () => {},
     crash: (error: RoomCrashError) => {
       crashes.set(error.kind, (crashes.get(error.kind) ?? 0) + 1);

@@ -118,15 +118,13 @@ Deno.test("a generated short room accepts WebSocket clients", async () => {
   await client.close();
 });
 
-Deno.test("past maxRooms, creating a room is 503 and existing rooms still answer", async () => {
+Deno.test("past maxRooms, a new room takes the place of the room empty longest", async () => {
   const handle = handler({ maxRooms: 2 });
   assert.equal((await answer(handle, "POST", "/ws/a"))[0], 200);
   assert.equal((await answer(handle, "POST", "/new_room"))[0], 200);
-  assert.deepEqual(await answer(handle, "POST", "/ws/c"), [
-    503,
-    "Server is at capacity (2 rooms); try again later",
-  ]);
-  assert.deepEqual(await answer(handle, "POST", "/ws/a"), [409, 'Room "a" already exists']);
+  assert.deepEqual(await answer(handle, "POST", "/ws/c"), [200, "c"]);
+  assert.deepEqual(await answer(handle, "POST", "/ws/c"), [409, 'Room "c" already exists']);
+  assert.deepEqual(await answer(handle, "POST", "/ws/a"), [200, "a"], '"a" made space for "c"');
 });
 
 Deno.test("GET /metrics renders Prometheus text", async () => {
@@ -181,4 +179,22 @@ Deno.test("an upgrade request without a key is 400 and creates no room", async (
   );
   const metrics = await (await fetch(`${server.http}/metrics`)).text();
   assert.match(metrics, /^jamsocket_rooms 0$/m);
+});
+
+Deno.test("a Host header that makes no URL is 400 on every route, never 500", async () => {
+  await using server = startServer(SharedCounterServer);
+  for (const host of ["a b c", "[", "x:99999999", "%zz"]) {
+    for (const target of ["/status", "/ws/lobby", "/metrics", "/nope"]) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.server.addr.port });
+      await conn.write(
+        new TextEncoder().encode(
+          `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+        ),
+      );
+      const response = await new Response(conn.readable).text();
+      assert.match(response, /^HTTP\/1\.1 400 /, `${host} ${target}: ${response.split("\r\n")[0]}`);
+      assert.match(response, /Invalid Host header/);
+    }
+  }
+  assert.equal(await (await fetch(`${server.http}/status`)).text(), "ok");
 });

@@ -315,7 +315,7 @@ Deno.test("LocalEngine.close resolves after a crash, even when asked afterwards"
         throw new RoomCrashError("trap", "boom");
       },
     }),
-    { send() {}, setTimer() {}, crash: (error) => crashes.push(error.message) },
+    { send() {}, closeClient() {}, setTimer() {}, crash: (error) => crashes.push(error.message) },
     consoleLogger(),
   );
   engine.message(1, "x");

@@ -73,3 +73,43 @@ Deno.test("staticDir never serves a file outside the folder", async () => {
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("staticDir answers 404, never 500, for dot-files, long names, long paths and symlink loops", async () => {
+  const { dir, root } = await site();
+  await Deno.writeTextFile(join(root, ".env"), "SECRET=1");
+  await Deno.mkdir(join(root, ".git"));
+  await Deno.writeTextFile(join(root, ".git", "config"), "[core]");
+  await Deno.symlink(join(root, "loop-b"), join(root, "loop-a"));
+  await Deno.symlink(join(root, "loop-a"), join(root, "loop-b"));
+  await using server = startServer(SharedCounterServer, { staticDir: root });
+  const port = server.server.addr.port;
+  for (
+    const target of [
+      "/.env",
+      "/%2eenv",
+      "/.git/config",
+      "/docs/../.env",
+      `/${"a".repeat(300)}`,
+      `/${"abc/".repeat(1500)}x`,
+      "/loop-a",
+      "/loop-a/x",
+    ]
+  ) {
+    const response = await rawGet(port, target);
+    assert.match(
+      response,
+      /^HTTP\/1\.1 404/,
+      `${target.slice(0, 40)}: ${response.split("\r\n")[0]}`,
+    );
+    assert.doesNotMatch(response, /SECRET|\[core\]/);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("staticDotFiles serves dot-files when asked to", async () => {
+  const { dir, root } = await site();
+  await Deno.writeTextFile(join(root, ".well-known"), "hello");
+  await using server = startServer(SharedCounterServer, { staticDir: root, staticDotFiles: true });
+  assert.equal(await (await fetch(`${server.http}/.well-known`)).text(), "hello");
+  await Deno.remove(dir, { recursive: true });
+});

@@ -1,0 +1,289 @@
+/**
+ * `createHandler()`: the Jamsocket HTTP surface as a `(Request) => Promise<Response>`.
+ *
+ * @module
+ */
+
+import { type ClientLimits, DEFAULT_CLIENT_LIMITS } from "../room/client_limits.ts";
+import { CloseCode } from "../room/close_code.ts";
+import { errorResponse, HttpError, textResponse } from "../http/http_error.ts";
+import { Metrics } from "../http/metrics.ts";
+import { OriginPolicy } from "../http/origins.ts";
+import { StaticFiles } from "../http/static_files.ts";
+import type { RoomInfo } from "../room/room.ts";
+import { parseRoomIdStrategy, validateRoomId } from "../room/room_id.ts";
+import { RoomRegistry } from "../room/room_registry.ts";
+import { parseShutdownPolicy } from "../room/shutdown_policy.ts";
+import {
+  createServiceRuntime,
+  type ServiceDefinition,
+  type ServiceRuntime,
+} from "../runtime/service_runtime.ts";
+import { consoleLogger } from "../util/logger.ts";
+import { DEFAULT_MAX_ROOMS, type HandlerOptions } from "./handler_options.ts";
+import { RoomAdmission } from "./room_admission.ts";
+
+/**
+ * A `(Request) => Promise<Response>` that serves the Jamsocket HTTP surface, with controls for
+ * the rooms behind it.
+ */
+export interface JamsocketHandler {
+  /** Answer one request: `/status`, `/metrics`, `/ws/{room}`, `/new_room`, static files. */
+  (request: Request): Promise<Response>;
+  /** The server's counters, as `/metrics` renders them. */
+  readonly metrics: Metrics;
+  /** The rooms alive now, in creation order. */
+  rooms(): RoomInfo[];
+  /**
+   * Hot-reload: run new rooms on `service` from now on, and close every open room with 1012
+   * (service restart) so its clients reconnect into a fresh room. Resolves with the number of
+   * rooms closed.
+   */
+  replaceService(service: ServiceDefinition): Promise<number>;
+  /**
+   * Close every room with 1001 (going away) and resolve once in-flight events have run (or after
+   * `shutdownTimeout`). Requests that arrive afterwards get 503.
+   */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Build the request handler of a Jamsocket server, to mount in any Deno app (a bare
+ * `Deno.serve`, Hono, Fresh, Oak). WebSocket upgrades need the request object that `Deno.serve`
+ * handed in (not a copy); with `basePath`, the surface lives under that prefix.
+ *
+ * @example Mount under /chat next to your own routes
+ * ```ts ignore
+ * import { createHandler } from "./server.ts";
+ *
+ * const chat = createHandler(class {
+ *   message(client: number, text: string, ctx: { sendMessage(to: number, text: string): void }) {
+ *     ctx.sendMessage(client, text);
+ *   }
+ * }, { basePath: "/chat" });
+ * Deno.serve((request) => new URL(request.url).pathname.startsWith("/chat/")
+ *   ? chat(request) // ws://host/chat/ws/{room}
+ *   : new Response("hi"));
+ * ```
+ */
+export function createHandler(
+  service: ServiceDefinition,
+  options: HandlerOptions = {},
+): JamsocketHandler {
+  const logger = options.logger ?? consoleLogger();
+  const metrics = new Metrics();
+  const limits: ClientLimits = {
+    maxMessageBytes: options.maxMessageBytes ?? DEFAULT_CLIENT_LIMITS.maxMessageBytes,
+    maxMessagesPerSecond: options.maxMessagesPerSecond ??
+      DEFAULT_CLIENT_LIMITS.maxMessagesPerSecond,
+    maxBufferedBytes: options.maxBufferedBytes ?? DEFAULT_CLIENT_LIMITS.maxBufferedBytes,
+    maxClientDataBytes: options.maxClientDataBytes ?? DEFAULT_CLIENT_LIMITS.maxClientDataBytes,
+  };
+  const maxClients = options.maxClients ?? Infinity;
+  if (!(maxClients >= 1)) {
+    throw new RangeError(`maxClients must be at least 1, got ${options.maxClients}`);
+  }
+  const basePath = normalizeBasePath(options.basePath ?? "");
+  let runtime: ServiceRuntime = createServiceRuntime(service, options, logger, metrics);
+  const registry = new RoomRegistry(runtime.engineFactory, {
+    capacity: () => Math.min(options.maxRooms ?? DEFAULT_MAX_ROOMS, runtime.capacity),
+    maxClients,
+    strategy: typeof options.rooms === "object"
+      ? options.rooms
+      : parseRoomIdStrategy(options.rooms ?? "implicit"),
+    room: {
+      logger,
+      metrics,
+      limits,
+      shutdownPolicy: typeof options.shutdownPolicy === "object"
+        ? options.shutdownPolicy
+        : parseShutdownPolicy(options.shutdownPolicy ?? "300sec"),
+    },
+  });
+  const admission = new RoomAdmission(registry, {
+    logger,
+    origins: new OriginPolicy(options.allowedOrigins),
+    authenticate: options.authenticate ?? staticAuthenticate(service),
+    authTimeoutMs: (options.authTimeout ?? 10) * 1000,
+    maxClientDataBytes: limits.maxClientDataBytes,
+    idleTimeout: idleTimeoutFor(options.heartbeatInterval ?? 30, options.heartbeatTimeout ?? 120),
+  });
+  const staticFiles = options.staticDir === undefined
+    ? undefined
+    : new StaticFiles(options.staticDir, { dotFiles: options.staticDotFiles });
+  const startedAt = performance.now();
+  let stopping = false;
+
+  async function route(request: Request): Promise<Response> {
+    if (stopping) throw new HttpError(503, "Server is shutting down");
+    const path = localPath(pathOf(request), basePath);
+    if (path === undefined) throw new HttpError(404, `Not found (outside "${basePath}")`);
+    if (path.startsWith("/ws/")) return await roomRequest(request, roomIdFrom(path.slice(4)));
+    if (path === "/status") return allow(request, "GET") ?? textResponse(200, "ok");
+    if (path === "/status.json") return allow(request, "GET") ?? jsonResponse(status());
+    if (path === "/rooms" && options.listRooms) {
+      return allow(request, "GET") ?? jsonResponse({ rooms: rooms() });
+    }
+    if (path === "/new_room") {
+      return allow(request, "POST") ?? textResponse(200, registry.createGenerated().id);
+    }
+    if (path === "/metrics") {
+      return allow(request, "GET") ?? new Response(metrics.render(gauges()), {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    }
+    if (staticFiles) {
+      try {
+        return await staticFiles.serve(path, request.method);
+      } catch (error) {
+        if (!(options.fallback && error instanceof HttpError && error.status === 404)) throw error;
+      }
+    }
+    if (options.fallback) return await options.fallback(request);
+    throw new HttpError(404, notFoundReason(path, basePath));
+  }
+
+  function roomRequest(request: Request, roomId: string): Response | Promise<Response> {
+    if (request.method === "POST") return textResponse(200, registry.createExplicit(roomId).id);
+    if (request.method !== "GET") return methodNotAllowed("GET, POST");
+    return admission.admit(request, roomId);
+  }
+
+  function rooms(): RoomInfo[] {
+    return [...registry.rooms()].map((room) => room.info());
+  }
+
+  function status() {
+    let connections = 0;
+    let idle = (performance.now() - startedAt) / 1000;
+    for (const room of registry.rooms()) {
+      connections += room.clientCount;
+      idle = Math.min(idle, room.idleSeconds);
+    }
+    return {
+      status: "ok",
+      activeConnections: connections,
+      secondsInactive: Math.round(idle * 10) / 10,
+      rooms: options.listRooms ? rooms() : registry.size,
+    };
+  }
+
+  function gauges() {
+    let clients = 0;
+    let queueDepth = 0;
+    for (const room of registry.rooms()) {
+      clients += room.clientCount;
+      queueDepth += room.pending;
+    }
+    queueDepth += runtime.queueDepth;
+    return { rooms: registry.size, clients, queueDepth, roomHosts: runtime.hosts };
+  }
+
+  const handler = async (request: Request): Promise<Response> => {
+    try {
+      return await route(request);
+    } catch (error) {
+      return errorResponse(error, logger);
+    }
+  };
+  return Object.assign(handler, {
+    metrics,
+    rooms,
+    async replaceService(next: ServiceDefinition) {
+      const previous = runtime;
+      runtime = createServiceRuntime(next, options, logger, metrics);
+      admission.authenticate = options.authenticate ?? staticAuthenticate(next);
+      const closed = await registry.closeAll(
+        CloseCode.ServiceRestart,
+        "Service restart",
+        runtime.engineFactory,
+      );
+      await previous.close();
+      return closed;
+    },
+    async shutdown() {
+      stopping = true;
+      const closing = registry.closeAll(CloseCode.GoingAway, "Server shutting down");
+      const seconds = options.shutdownTimeout ?? 10;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, seconds * 1000));
+      await Promise.race([closing, timeout]);
+      clearTimeout(timer);
+      await runtime.close();
+    },
+  });
+}
+
+/** A service class's static `authenticate`, if it has one. */
+function staticAuthenticate(service: ServiceDefinition) {
+  const hook = (service as { authenticate?: unknown }).authenticate;
+  return typeof hook === "function" ? hook.bind(service) : undefined;
+}
+
+/** Deno pings after half the idle timeout and closes at the idle timeout. */
+function idleTimeoutFor(interval: number, timeout: number): number {
+  if (interval <= 0 || timeout <= 0) return 0;
+  return Math.min(timeout, 2 * interval);
+}
+
+/** `"/chat/"` → `"/chat"`; `""` and `"/"` → `""`. */
+function normalizeBasePath(basePath: string): string {
+  const trimmed = basePath.replace(/\/+$/, "");
+  if (trimmed !== "" && !trimmed.startsWith("/")) {
+    throw new TypeError(`basePath must start with "/", got "${basePath}"`);
+  }
+  return trimmed;
+}
+
+/** The path below `basePath`, or undefined for a path outside it. */
+function localPath(path: string, basePath: string): string | undefined {
+  if (basePath === "") return path;
+  if (path === basePath) return "/";
+  return path.startsWith(basePath + "/") ? path.slice(basePath.length) : undefined;
+}
+
+/** 404's reason, with a hint when the path looks like a route under a prefix. */
+function notFoundReason(path: string, basePath: string): string {
+  if (basePath === "" && /\/(ws\/|status$|new_room$)/.test(path)) {
+    return "Not found; mounted under a path prefix? Pass it as basePath";
+  }
+  return "Not found";
+}
+
+/** The request's path; a request whose `Host` makes no URL (`a b`, `[`, `x:99999999`) is 400. */
+function pathOf(request: Request): string {
+  try {
+    return new URL(request.url).pathname;
+  } catch {
+    const host = (request.headers.get("host") ?? "").slice(0, 100);
+    throw new HttpError(400, `Invalid Host header: "${host}"`);
+  }
+}
+
+function roomIdFrom(encoded: string): string {
+  let id: string;
+  try {
+    id = decodeURIComponent(encoded);
+  } catch {
+    throw new HttpError(400, "Room ID is not valid percent-encoding");
+  }
+  validateRoomId(id);
+  return id;
+}
+
+function allow(request: Request, method: "GET" | "POST"): Response | undefined {
+  if (request.method === method || (method === "GET" && request.method === "HEAD")) return;
+  return methodNotAllowed(method);
+}
+
+function methodNotAllowed(allowed: string): Response {
+  const response = textResponse(405, `Method not allowed; use ${allowed}`);
+  response.headers.set("allow", allowed);
+  return response;
+}
+
+function jsonResponse(body: unknown): Response {
+  return new Response(JSON.stringify(body), {
+    headers: { "content-type": "application/json; charset=utf-8" },
+  });
+}
