@@ -6,6 +6,7 @@
  */
 
 import { resolve } from "node:path";
+import { CLIENT_SCRIPT_PATH, clientScriptResponse } from "../client/client_script.ts";
 import { textResponse } from "../http/http_error.ts";
 import { RoomCrashError } from "../room/room_engine.ts";
 import type { JamsocketServer, ServiceDefinition } from "../server.ts";
@@ -155,6 +156,7 @@ export async function devCommand(args: string[]): Promise<number> {
   try {
     server = listen(first.ok ? first.build.service : waitingService(() => failure), {
       ...options,
+      listRooms: options.listRooms ?? true,
       logger,
       fallback: devFallback(events, devPage),
       onListen: (addr) => console.log(banner(addr, devPage)),
@@ -169,6 +171,7 @@ export async function devCommand(args: string[]): Promise<number> {
     console.log("Watching for changes; Ctrl-C to stop.");
   }
   const running = server;
+  events.watchRooms(() => running.handler.rooms());
   onShutdownSignal(async () => {
     watcher?.close();
     events.close();
@@ -263,11 +266,15 @@ function waitingService(failure: () => BuildFailure | undefined): ServiceDefinit
   };
 }
 
-/** The dev server's extra routes: the event stream, and the dev page unless files are served. */
+/**
+ * The dev server's extra routes: the event stream, the client script (for the dev page and for
+ * pages of the project's own), and the dev page unless files are served.
+ */
 function devFallback(events: DevEvents, page: boolean): (request: Request) => Response {
   return (request) => {
     const { pathname } = new URL(request.url);
     if (pathname === DEV_EVENTS_PATH && request.method === "GET") return events.stream();
+    if (pathname === CLIENT_SCRIPT_PATH) return clientScriptResponse(request);
     return page ? devPageFallback(request) : textResponse(404, "Not found");
   };
 }

@@ -1,9 +1,13 @@
 /**
- * What `jamsocket dev` tells the dev page as it happens: builds starting, succeeding and failing
- * (with the compiler's output), as a stream of server-sent events at `GET /_jamsocket/events`.
+ * What `jamsocket dev` tells the dev page as it happens, as a stream of server-sent events at
+ * `GET /_jamsocket/events`: `hello` (this dev session's id), `build` (a build started, succeeded
+ * or failed, with the compiler's output) and `rooms` (the rooms alive and their clients, sent
+ * when it changes).
  *
  * @module
  */
+
+import type { RoomInfo } from "../server.ts";
 
 /** A build started. */
 export interface BuildingEvent {
@@ -36,13 +40,18 @@ export interface FailedEvent {
   readonly serving: boolean;
 }
 
-/** Anything the dev page hears. */
+/** Anything the dev page hears about builds. */
 export type DevEvent = BuildingEvent | BuiltEvent | FailedEvent;
+
+/** What a `rooms` event carries of each room. */
+export type DevRoom = Pick<RoomInfo, "id" | "clients" | "createdAt">;
 
 /** Where the stream is served. */
 export const DEV_EVENTS_PATH = "/_jamsocket/events";
 
 const KEEPALIVE_MS = 15_000;
+/** How often the room list is looked at while a page listens (it is sent only when it changed). */
+const ROOMS_POLL_MS = 250;
 
 /**
  * A hub of dev events: keeps the latest build's outcome and the latest event, and streams every
@@ -71,7 +80,16 @@ export class DevEvents {
   #outcome: BuiltEvent | FailedEvent | undefined;
   #running: BuildingEvent | undefined;
   #keepalive: ReturnType<typeof setInterval> | undefined;
+  #roomsTimer: ReturnType<typeof setInterval> | undefined;
+  #roomsSource: (() => readonly RoomInfo[]) | undefined;
+  #roomsJson = "";
   #closed = false;
+
+  /** Where the room list comes from (the server's handler); polled while a page listens. */
+  watchRooms(source: () => readonly RoomInfo[]): void {
+    this.#roomsSource = source;
+    this.#roomsJson = this.#roomsFrame();
+  }
 
   /** Send `event` to every page, and remember it for pages that connect later. */
   publish(event: DevEvent): void {
@@ -92,10 +110,15 @@ export class DevEvents {
         for (const event of [this.#outcome, this.#running]) {
           if (event) controller.enqueue(this.#frame("build", event));
         }
-        this.#startKeepalive();
+        if (this.#roomsSource) {
+          this.#roomsJson = this.#roomsFrame();
+          controller.enqueue(this.#encoder.encode(`event: rooms\ndata: ${this.#roomsJson}\n\n`));
+        }
+        this.#startTimers();
       },
       cancel: () => {
         this.#streams.delete(self);
+        if (this.#streams.size === 0) this.#stopTimers();
       },
     });
     return new Response(body, {
@@ -110,7 +133,7 @@ export class DevEvents {
   /** End every stream (so the server can shut down) and refuse new ones. */
   close(): void {
     this.#closed = true;
-    clearInterval(this.#keepalive);
+    this.#stopTimers();
     for (const controller of this.#streams) {
       try {
         controller.close();
@@ -136,7 +159,16 @@ export class DevEvents {
     return this.#encoder.encode(`${prefix}event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
   }
 
-  #startKeepalive(): void {
+  #roomsFrame(): string {
+    const rooms = (this.#roomsSource?.() ?? []).map(({ id, clients, createdAt }) => ({
+      id,
+      clients,
+      createdAt,
+    }));
+    return JSON.stringify({ rooms });
+  }
+
+  #startTimers(): void {
     if (this.#keepalive !== undefined) return;
     this.#keepalive = setInterval(() => {
       const ping = this.#encoder.encode(": keepalive\n\n");
@@ -149,5 +181,19 @@ export class DevEvents {
       }
     }, KEEPALIVE_MS);
     Deno.unrefTimer(Number(this.#keepalive));
+    if (!this.#roomsSource) return;
+    this.#roomsTimer = setInterval(() => {
+      const json = this.#roomsFrame();
+      if (json === this.#roomsJson) return;
+      this.#roomsJson = json;
+      this.#broadcast("rooms", JSON.parse(json));
+    }, ROOMS_POLL_MS);
+    Deno.unrefTimer(Number(this.#roomsTimer));
+  }
+
+  #stopTimers(): void {
+    clearInterval(this.#keepalive);
+    clearInterval(this.#roomsTimer);
+    this.#keepalive = this.#roomsTimer = undefined;
   }
 }
