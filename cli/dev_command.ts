@@ -58,7 +58,11 @@ ${PROJECTS_HELP}
 
 Options:${SERVE_FLAGS_HELP}
       --no-watch                        Build and serve once; do not watch
-  -h, --help                            Print help`;
+  -h, --help                            Print help
+
+A TypeScript service is type-checked (deno check) on every change, and its project's modules
+are all reloaded. A failed build is printed and shown on the dev page (http://localhost:8080/);
+the last good build keeps serving, and a failed first build waits for a fix. GET /rooms is on.`;
 
 /** Help for `jamsocket build`. */
 export const BUILD_HELP = `Build a service and print the path of the module it made

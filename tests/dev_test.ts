@@ -306,3 +306,24 @@ Deno.test("jamsocket dev reports a bad folder, a malformed jamsocket.toml, and a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("jamsocket build says once, at its line, that an AssemblyScript console.log has no host", async () => {
+  const dir = await copyProject("examples/assemblyscript");
+  try {
+    await edit(
+      join(dir, "assembly/index.ts"),
+      '    if (message == "increment")',
+      '    console.log(message);\n    if (message == "increment")',
+    );
+    const { code, stdout, stderr } = await cliOutput(["build", dir]);
+    assert.deepEqual([code, stdout], [1, ""]);
+    const said = stderr.split("\n").filter((line) => line.includes("console.log"));
+    assert.deepEqual(said, [
+      `error: ${
+        join(dir, "assembly/index.ts")
+      }:15:5: "console.log" needs the import "env.console.log", which the Jamsocket host does not provide; log with trace("…") instead, which the server logs with the room id`,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
