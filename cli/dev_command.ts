@@ -6,10 +6,22 @@
  */
 
 import { resolve } from "node:path";
-import { consoleLogger, type Logger } from "../util/logger.ts";
-import { type JamsocketServer, serve } from "../server.ts";
+import { CLIENT_SCRIPT_PATH, clientScriptResponse } from "../client/client_script.ts";
+import { textResponse } from "../http/http_error.ts";
+import { RoomCrashError } from "../room/room_engine.ts";
+import type { JamsocketServer, ServiceDefinition } from "../server.ts";
+import { consoleLogger } from "../util/logger.ts";
 import { BuildError } from "../wasm/build_error.ts";
+import { DEV_EVENTS_PATH, DevEvents, type FailedEvent } from "./dev_events.ts";
 import { devPageFallback } from "./dev_page.ts";
+import {
+  cleanOutput,
+  displayPath,
+  firstCompilerError,
+  formatDiagnostic,
+  relocate,
+} from "./diagnostics.ts";
+import { listen } from "./listen.ts";
 import { readJamsocketToml } from "./jamsocket_toml.ts";
 import { parseFlags } from "./parse.ts";
 import {
@@ -46,7 +58,11 @@ ${PROJECTS_HELP}
 
 Options:${SERVE_FLAGS_HELP}
       --no-watch                        Build and serve once; do not watch
-  -h, --help                            Print help`;
+  -h, --help                            Print help
+
+A TypeScript service is type-checked (deno check) on every change, and its project's modules
+are all reloaded. A failed build is printed and shown on the dev page (http://localhost:8080/);
+the last good build keeps serving, and a failed first build waits for a fix. GET /rooms is on.`;
 
 /** Help for `jamsocket build`. */
 export const BUILD_HELP = `Build a service and print the path of the module it made
@@ -60,7 +76,9 @@ Options:
 
 /**
  * Run `jamsocket dev` with the arguments after `dev`; resolves with the exit code once the server
- * has stopped (SIGINT/SIGTERM), or 1 when the first build fails.
+ * has stopped (SIGINT/SIGTERM). A build that fails, the first included, never ends it: the error
+ * is printed and shown on the dev page, the last good build (if any) keeps serving, and the next
+ * change builds again. Only with `--no-watch` does a failed first build exit (code 1).
  *
  * @example
  * ```ts ignore
@@ -77,7 +95,7 @@ export async function devCommand(args: string[]): Promise<number> {
     console.log(DEV_HELP);
     return 0;
   }
-  const dir = folderFrom(positionals);
+  const dir = await folderFrom(positionals);
   const config = await readJamsocketToml(dir);
   const flags = values as ServeFlagValues;
   const options = serveOptionsFrom({
@@ -89,41 +107,87 @@ export async function devCommand(args: string[]): Promise<number> {
   const project = await detectProject(dir, config);
   const logger = consoleLogger();
   const context: BuildContext = { logger, maxMemoryPages: maxMemoryPagesFrom(flags) };
+  const events = new DevEvents();
+  const devPage = options.staticDir === undefined;
 
   let generation = 1;
-  console.log(`Building ${project.description} in ${project.dir} …`);
-  const first = await tryBuild(project, generation, context, logger);
-  if (first === undefined) return 1;
-  console.log(describeBuild("Built", project, first));
-  const server = serve(first.service, {
-    ...options,
-    logger,
-    fallback: options.staticDir ? undefined : devPageFallback,
-    onListen: (addr) => console.log(banner(addr, options.staticDir === undefined)),
-  });
+  let failure: BuildFailure | undefined;
+  console.log(`Building ${project.description} in ${displayPath(project.dir)} …`);
+  events.publish({ type: "building", generation, changed: [] });
+  const first = await tryBuild(project, generation, context);
+  if (first.ok) {
+    const summary = describeBuild(project, first.build);
+    console.log(summary);
+    events.publish({ type: "built", generation, summary, restarted: 0 });
+  } else {
+    failure = first.failure;
+    reportFailure(failure);
+    events.publish(failedEvent(failure, generation, false));
+    if (values["no-watch"]) {
+      await project.close();
+      return 1;
+    }
+  }
+  // Watching starts before the server listens, so that no edit made once it answers is missed.
+  let server: JamsocketServer | undefined;
+  let serving = first.ok;
 
   let watcher: ChangeWatcher | undefined;
   if (!values["no-watch"]) {
     const rebuild = serialized(async (changed: string[]) => {
-      const what = changed.map((path) => shortPath(project.dir, path)).slice(0, 3).join(", ");
-      console.log(`Changed: ${what}${changed.length > 3 ? ", …" : ""}; rebuilding …`);
-      const build = await tryBuild(project, ++generation, context, logger);
-      if (build === undefined) {
-        console.error("Still serving the last good build.");
+      const what = changed.map((path) => shortPath(project.dir, path));
+      console.log(
+        `Changed: ${what.slice(0, 3).join(", ")}${what.length > 3 ? ", …" : ""}; rebuilding …`,
+      );
+      events.publish({ type: "building", generation: ++generation, changed: what });
+      const result = await tryBuild(project, generation, context);
+      if (!result.ok) {
+        failure = result.failure;
+        reportFailure(failure);
+        console.error(serving ? "Still serving the last good build." : WAITING);
+        events.publish(failedEvent(failure, generation, serving));
         return;
       }
-      await reload(server, project, build);
+      const closed = await server!.handler.replaceService(result.build.service);
+      serving = true;
+      failure = undefined;
+      const summary = describeBuild(project, result.build, closed);
+      console.log(summary);
+      events.publish({ type: "built", generation, summary, restarted: closed });
     });
     watcher = new ChangeWatcher(project.watch, (path) => project.ignores(path), rebuild);
+  }
+  try {
+    server = listen(first.ok ? first.build.service : waitingService(() => failure), {
+      ...options,
+      listRooms: options.listRooms ?? true,
+      logger,
+      fallback: devFallback(events, devPage),
+      onListen: (addr) => console.log(banner(addr, devPage)),
+    });
+  } catch (error) {
+    watcher?.close();
+    await project.close();
+    throw error;
+  }
+  if (watcher) {
+    if (!serving) console.error(WAITING);
     console.log("Watching for changes; Ctrl-C to stop.");
   }
+  const running = server;
+  events.watchRooms(() => running.handler.rooms());
   onShutdownSignal(async () => {
     watcher?.close();
-    await server.shutdown();
+    events.close();
+    await running.shutdown();
   });
-  await server.finished;
+  await running.finished;
+  await project.close();
   return 0;
 }
+
+const WAITING =
+  "Waiting for a good build: fix the error and save (rooms crash with it until then).";
 
 /**
  * Run `jamsocket build`: build the project in DIR once and print the module's path.
@@ -139,44 +203,97 @@ export async function buildCommand(args: string[]): Promise<number> {
     console.log(BUILD_HELP);
     return 0;
   }
-  const dir = folderFrom(positionals);
+  const dir = await folderFrom(positionals);
   const project = await detectProject(dir, await readJamsocketToml(dir));
-  const logger = consoleLogger();
-  const build = await tryBuild(project, 1, { logger }, logger);
-  if (build === undefined) return 1;
-  console.error(describeBuild("Built", project, build));
-  console.log(build.artifact);
+  const result = await tryBuild(project, 1, { logger: consoleLogger() });
+  await project.close();
+  if (!result.ok) {
+    reportFailure(result.failure);
+    return 1;
+  }
+  console.error(describeBuild(project, result.build));
+  console.log(result.build.artifact);
   return 0;
 }
 
-async function reload(server: JamsocketServer, project: Project, build: Build): Promise<void> {
-  const closed = await server.handler.replaceService(build.service);
-  const rooms = closed === 1 ? "1 open room" : `${closed} open rooms`;
-  console.log(`${describeBuild("Rebuilt", project, build)}; reloaded, ${rooms} restarted (1012)`);
+/** A build that failed, as the terminal and the dev page show it. */
+interface BuildFailure {
+  /** The first error, `file:line:column: message` where the output shows one. */
+  readonly headline: string;
+  /** The compiler's output. */
+  readonly output: string;
+  /** What failed, when the headline does not say (`cargo build failed in … (exit code 101)`). */
+  readonly summary?: string;
 }
 
-/** Build, printing the compiler's output and one error line on failure. */
+type BuildResult = { ok: true; build: Build } | { ok: false; failure: BuildFailure };
+
+/** Build; any error is a failure to show, not a reason to stop. */
 async function tryBuild(
   project: Project,
   generation: number,
   context: BuildContext,
-  logger: Logger,
-): Promise<Build | undefined> {
+): Promise<BuildResult> {
   try {
-    return await project.build(generation, context);
+    return { ok: true, build: await project.build(generation, context) };
   } catch (error) {
-    if (error instanceof UsageError) throw error;
-    if (error instanceof BuildError && error.output.trim()) console.error(error.output.trimEnd());
-    logger.error(`error: ${error instanceof Error ? error.message : String(error)}`);
-    return undefined;
+    const message = error instanceof Error ? error.message : String(error);
+    const output = error instanceof BuildError ? cleanOutput(error.output) : "";
+    const first = firstCompilerError(output, [project.dir, Deno.cwd()]);
+    const headline = first ? formatDiagnostic(first) : relocate(message, [project.dir]);
+    return { ok: false, failure: { headline, output, summary: first ? message : undefined } };
   }
 }
 
-function describeBuild(verb: string, project: Project, build: Build): string {
+/** Print a failed build: the headline first, then the compiler's output, then what failed. */
+function reportFailure(failure: BuildFailure): void {
+  console.error(`error: ${failure.headline}`);
+  if (failure.output.trim()) console.error(failure.output.trimEnd());
+  if (failure.summary) console.error(failure.summary);
+}
+
+function failedEvent(failure: BuildFailure, generation: number, serving: boolean): FailedEvent {
+  const output = [failure.output, failure.summary].filter(Boolean).join("\n");
+  return { type: "failed", generation, headline: failure.headline, output, serving };
+}
+
+/**
+ * What rooms run before the first good build: each crashes at once (1011) with the build's
+ * error as the reason, which the dev page shows.
+ */
+function waitingService(failure: () => BuildFailure | undefined): ServiceDefinition {
+  return (roomId: string) => {
+    throw new RoomCrashError(
+      "constructor",
+      `No good build yet: ${failure()?.headline ?? "building"} (room "${roomId}")`,
+    );
+  };
+}
+
+/**
+ * The dev server's extra routes: the event stream, the client script (for the dev page and for
+ * pages of the project's own), and the dev page unless files are served.
+ */
+function devFallback(events: DevEvents, page: boolean): (request: Request) => Response {
+  return (request) => {
+    const { pathname } = new URL(request.url);
+    if (pathname === DEV_EVENTS_PATH && request.method === "GET") return events.stream();
+    if (pathname === CLIENT_SCRIPT_PATH) return clientScriptResponse(request);
+    return page ? devPageFallback(request) : textResponse(404, "Not found");
+  };
+}
+
+/** "Built Rust crate in 1.20 s: target/…/counter.wasm; …" and, for a rebuild, what it reloaded. */
+function describeBuild(project: Project, build: Build, restarted?: number): string {
   const seconds = (build.durationMs / 1000).toFixed(2);
-  return `${verb} ${project.description} in ${seconds} s: ${
-    shortPath(project.dir, build.artifact)
-  }`;
+  const artifact = shortPath(project.dir, build.artifact);
+  const summary = build.summary ? `; ${build.summary}` : "";
+  const verb = restarted === undefined ? "Built" : "Rebuilt";
+  const start = `${verb} ${project.description} in ${seconds} s: ${artifact}${summary}`;
+  const modules = build.modules ? ` ${build.modules}` : "";
+  if (restarted === undefined) return `${start}${modules ? `; loaded${modules}` : ""}`;
+  const rooms = restarted === 1 ? "1 open room" : `${restarted} open rooms`;
+  return `${start}; reloaded${modules}, ${rooms} restarted (1012)`;
 }
 
 function banner(addr: Deno.NetAddr, devPage: boolean): string {
@@ -190,11 +307,20 @@ function banner(addr: Deno.NetAddr, devPage: boolean): string {
   ].join("\n");
 }
 
-function folderFrom(positionals: string[]): string {
+/** The project folder: the one positional argument, default `.`; it must exist. */
+async function folderFrom(positionals: string[]): Promise<string> {
   if (positionals.length > 1) {
     throw new UsageError(`Found argument '${positionals[1]}' which wasn't expected`);
   }
-  return resolve(positionals[0] ?? ".");
+  const dir = positionals[0] ?? ".";
+  let reason = "no such folder";
+  try {
+    if ((await Deno.stat(dir)).isDirectory) return resolve(dir);
+    reason = "not a folder (give the folder that holds the service)";
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) reason = (error as Error).message;
+  }
+  throw new UsageError(`Cannot open "${dir}": ${reason}`);
 }
 
 function definedOnly(values: ServeFlagValues): ServeFlagValues {

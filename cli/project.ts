@@ -14,6 +14,7 @@ import { buildCargoWasm } from "../wasm/cargo.ts";
 import { loadWasmService } from "../wasm/host.ts";
 import type { JamsocketToml } from "./jamsocket_toml.ts";
 import { isScriptPath, loadScriptService } from "./service_loader.ts";
+import { type TypeScriptBuild, TypeScriptBuilder } from "./ts_build.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** A successful build, loaded and ready to serve. */
@@ -24,6 +25,10 @@ export interface Build {
   readonly artifact: string;
   /** How long building and loading took. */
   readonly durationMs: number;
+  /** What else to say about the build (type-checked, which cargo), if anything. */
+  readonly summary?: string;
+  /** For a TypeScript service: the modules it loaded afresh. */
+  readonly modules?: string;
 }
 
 /** How a build loads WASM modules. */
@@ -46,9 +51,12 @@ export interface Project {
   ignores(path: string): boolean;
   /** Build (when there is anything to build) and load the service; `generation` counts builds. */
   build(generation: number, context: BuildContext): Promise<Build>;
+  /** Release what builds left behind (copies of TypeScript modules). */
+  close(): Promise<void>;
 }
 
 const ALWAYS_IGNORED = [".git", "node_modules"];
+const done = () => Promise.resolve();
 
 /**
  * Find the project in `dir`: `jamsocket.toml`'s `build`/`module`, else a `Cargo.toml`, else an
@@ -72,16 +80,20 @@ export async function detectProject(dir: string, config: JamsocketToml): Promise
   if (config.module !== undefined) {
     const module = resolve(dir, config.module);
     const command = config.build;
+    if (isScriptPath(module) && !command) {
+      return typeScriptProject(dir, module, `module ${config.module}`, watch, ignoring());
+    }
     return {
       dir,
       description: command ? `custom build (${command})` : `module ${config.module}`,
       watch: command ? watch : [module],
       ignores: command ? ignoring(module) : ignoring(),
-      build: (generation, context) =>
+      build: (_generation, context) =>
         timed(async () => {
           if (command) await runBuildCommand(command, dir);
-          return { service: await load(module, generation, context), artifact: module };
+          return { service: await load(module, context), artifact: module };
         }),
+      close: done,
     };
   }
   if (await exists(join(dir, "Cargo.toml"))) {
@@ -93,10 +105,12 @@ export async function detectProject(dir: string, config: JamsocketToml): Promise
       ignores: (path) => ignoring(target)(path),
       build: (_generation, context) =>
         timed(async () => {
-          const { wasmPath } = await buildCargoWasm(dir, { package: config.package });
+          const { wasmPath, notes } = await buildCargoWasm(dir, { package: config.package });
           target = targetDir(wasmPath) ?? target;
-          return { service: await load(wasmPath, 0, context), artifact: wasmPath };
+          const summary = notes.length > 0 ? notes.join("; ") : undefined;
+          return { service: await load(wasmPath, context), artifact: wasmPath, summary };
         }),
+      close: done,
     };
   }
   if (await exists(join(dir, "asconfig.json")) || await exists(join(dir, "assembly/index.ts"))) {
@@ -108,42 +122,68 @@ export async function detectProject(dir: string, config: JamsocketToml): Promise
       build: (_generation, context) =>
         timed(async () => {
           const { wasmPath } = await buildAssemblyScript(dir);
-          return { service: await load(wasmPath, 0, context), artifact: wasmPath };
+          return { service: await load(wasmPath, context), artifact: wasmPath };
         }),
+      close: done,
     };
   }
   for (const name of ["service.ts", "service.js"]) {
     const path = join(dir, name);
     if (!(await exists(path))) continue;
-    return {
-      dir,
-      description: `TypeScript service (${name})`,
-      watch,
-      ignores: ignoring(),
-      build: (generation, context) =>
-        timed(async () => ({ service: await load(path, generation, context), artifact: path })),
-    };
+    return typeScriptProject(dir, path, `TypeScript service (${name})`, watch, ignoring());
   }
   throw new UsageError(
     `No service found in "${dir}": expected a Cargo.toml, an AssemblyScript project (asconfig.json or assembly/index.ts), a service.ts, or a jamsocket.toml naming a module`,
   );
 }
 
-/** Load a built module or a TypeScript service (freshly imported for each generation). */
-async function load(
-  path: string,
-  generation: number,
-  context: BuildContext,
-): Promise<ServiceDefinition> {
-  if (isScriptPath(path)) {
-    try {
-      return await loadScriptService(path, generation);
-    } catch (error) {
-      if (error instanceof UsageError) throw error;
-      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      throw new BuildError(`Cannot import "${basename(path)}"`, message, { cause: error });
-    }
-  }
+/**
+ * A TypeScript service: each build type-checks it and loads a fresh copy of its local module
+ * graph (see `ts_build.ts`).
+ */
+function typeScriptProject(
+  dir: string,
+  entry: string,
+  description: string,
+  watch: string[],
+  ignores: (path: string) => boolean,
+): Project {
+  const builder = new TypeScriptBuilder(entry, { dir, ignores });
+  return {
+    dir,
+    description,
+    watch,
+    ignores,
+    build: (generation) =>
+      timed(async () => {
+        const build = await builder.build(generation);
+        const checked = build.checkMs === undefined
+          ? "not type-checked (no deno on PATH)"
+          : `type-checked in ${(build.checkMs / 1000).toFixed(2)} s`;
+        return {
+          service: build.service,
+          artifact: entry,
+          summary: checked,
+          modules: describeModules(build),
+        };
+      }),
+    close: () => builder.close(),
+  };
+}
+
+/** "service.ts, greeting.ts (kept 12 modules from outside the project)" */
+function describeModules(build: TypeScriptBuild): string {
+  const shown = build.reloaded.slice(0, 6).join(", ") +
+    (build.reloaded.length > 6 ? ` and ${build.reloaded.length - 6} more` : "");
+  const kept = build.kept === 0
+    ? ""
+    : ` (kept ${build.kept} module${build.kept === 1 ? "" : "s"} from outside the project)`;
+  return `${shown}${kept}`;
+}
+
+/** Load a built module, or a script named by `jamsocket.toml` next to a build command. */
+async function load(path: string, context: BuildContext): Promise<ServiceDefinition> {
+  if (isScriptPath(path)) return await loadScriptService(path);
   if (extname(path) !== ".wasm") {
     throw new UsageError(`Cannot serve "${path}": expected a .wasm module or a .ts/.js module`);
   }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { serve } from "../server.ts";
+import { listen } from "./listen.ts";
 import { parseFlags } from "./parse.ts";
 import {
   maxMemoryPagesFrom,
@@ -61,7 +61,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const options = serveOptionsFrom(flags);
   const logger = consoleLogger();
   const service = await loadService(path, { logger, maxMemoryPages: maxMemoryPagesFrom(flags) });
-  const server = serve(service, { ...options, logger });
+  const server = listen(service, { ...options, logger });
   let stopping = false;
   onShutdownSignal(() => {
     stopping = true;

@@ -115,7 +115,7 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     hostname: values.hostname,
     heartbeatInterval: number(values, "heartbeat-interval"),
     heartbeatTimeout: number(values, "heartbeat-timeout"),
-    staticDir: values.static,
+    staticDir: folder(values, "static"),
     staticDotFiles: values["static-dotfiles"],
     maxRooms: integer(values, "max-rooms", 1, 10_000_000),
     maxClients: integer(values, "max-clients", 1, 10_000_000),
@@ -159,6 +159,20 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
 export function maxMemoryPagesFrom(values: ServeFlagValues): number | undefined {
   const mib = integer(values, "memory-limit", 1, 4096);
   return mib === undefined ? undefined : mib * 16;
+}
+
+/** A flag naming a folder that must exist. */
+function folder(values: ServeFlagValues, flag: StringFlag): string | undefined {
+  const path = values[flag];
+  if (path === undefined) return undefined;
+  let reason = "no such folder";
+  try {
+    if (Deno.statSync(path).isDirectory) return path;
+    reason = "not a folder";
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) reason = (error as Error).message;
+  }
+  throw new UsageError(`Invalid value for '--${flag}': "${path}": ${reason}`);
 }
 
 function positive(values: ServeFlagValues, flag: StringFlag): number | undefined {

@@ -7,30 +7,35 @@
 import { extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { ServiceDefinition } from "../server.ts";
+import { formatDiagnostic, importDiagnostic } from "./diagnostics.ts";
 import { UsageError } from "./usage_error.ts";
 import { loadWasmService, type WasmServiceOptions } from "../wasm/host.ts";
 
 const SCRIPT_EXTENSIONS = new Set([".ts", ".tsx", ".js", ".mjs", ".jsx", ".mts"]);
 
 /**
- * Import a service module: its default export must be a service class or factory. `version`
- * makes a fresh import of the file (for hot reload).
+ * Import a service module: its default export must be a service class or factory.
  *
+ * @throws {Error} when the module does not load (a syntax error, a missing import, an exception
+ * at its top level: one line, `file:line:column: what`), or its default export is not a service.
  * @example
  * ```ts ignore
  * const service = await loadScriptService("examples/counter.ts");
  * ```
  */
-export async function loadScriptService(
-  path: string,
-  version?: number,
-): Promise<ServiceDefinition> {
-  const url = pathToFileURL(resolve(path));
-  if (version !== undefined) url.searchParams.set("v", String(version));
-  const module = await import(url.href);
+export async function loadScriptService(path: string): Promise<ServiceDefinition> {
+  let module;
+  try {
+    module = await import(pathToFileURL(resolve(path)).href);
+  } catch (error) {
+    throw new Error(
+      `Cannot load service "${path}": ${formatDiagnostic(importDiagnostic(error))}`,
+      { cause: error },
+    );
+  }
   const service = module.default;
   if (typeof service !== "function") {
-    throw new UsageError(
+    throw new Error(
       `Cannot load service "${path}": its default export must be a service class or factory, found ${
         service === undefined ? "no default export" : typeof service
       }`,
@@ -43,7 +48,7 @@ export async function loadScriptService(
  * Load the service `path` names: a `.wasm` module (checked against the ABI), or a TypeScript or
  * JavaScript module whose default export is a service class or factory.
  *
- * @throws {UsageError} when the path is neither, or the script has no usable default export.
+ * @throws {UsageError} when the path is neither a script nor a `.wasm` module.
  * @throws {WasmLoadError} when the module is not a valid Jamsocket guest.
  * @example
  * ```ts ignore

@@ -89,6 +89,7 @@ export class Room {
   #timer: TimerHandle | undefined;
   #shutdownTimer: TimerHandle | undefined;
   #closing: Promise<void> | undefined;
+  #closedWith: [CloseCode, string] | undefined;
   readonly #createdAt = Date.now();
   /** The clock's `now()` at the last client event. */
   #lastEvent: number;
@@ -160,6 +161,12 @@ export class Room {
       socket,
       this.#config.limits.maxMessagesPerSecond,
     );
+    // A room can close before its first client is in: Deno runs pending microtasks when it
+    // first loads a lazy built-in, so a constructor's crash may land inside `new Room()`.
+    if (this.#closedWith) {
+      closeSocket(socket, ...this.#closedWith);
+      return client.id;
+    }
     if (this.#present.size === 0) this.#config.onOccupied?.(this);
     this.#present.add(client);
     this.#clock.clearTimeout(this.#shutdownTimer);
@@ -182,6 +189,7 @@ export class Room {
    */
   close(code: CloseCode, reason: string): Promise<void> {
     if (this.#closing) return this.#closing;
+    this.#closedWith = [code, reason];
     this.#clock.clearTimeout(this.#timer);
     this.#clock.clearTimeout(this.#shutdownTimer);
     for (const client of this.#present) {

@@ -239,7 +239,14 @@ function mib(bytes: number): string {
  */
 export async function connectRoomHost(socketPath: string): Promise<void> {
   const conn = await Deno.connect({ transport: "unix", path: socketPath });
-  await runRoomHost(conn.readable, conn);
+  try {
+    await runRoomHost(conn.readable, conn);
+  } catch (error) {
+    // The front closed the socket while frames were on their way: it is stopping this host.
+    const gone = error instanceof Deno.errors.BrokenPipe ||
+      error instanceof Deno.errors.ConnectionReset;
+    if (!gone) throw error;
+  }
 }
 
 if (import.meta.main) {

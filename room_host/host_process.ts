@@ -78,12 +78,16 @@ export class HostProcess implements HostLink {
     const path = join(config.socketDir, `host-${id}.sock`);
     const listener = Deno.listen({ transport: "unix", path });
     const [command, ...args] = config.command(path);
+    // Detached: in a session of its own, so the terminal's Ctrl-C (SIGINT to the foreground
+    // process group) reaches only the front, which then stops the hosts; a host whose front dies
+    // still exits, when its socket closes.
     try {
       this.#child = new Deno.Command(command, {
         args,
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
+        detached: true,
       }).spawn();
     } catch (error) {
       listener.close();

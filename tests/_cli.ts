@@ -4,6 +4,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { WAIT_MS, withTimeout } from "./_client.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
@@ -19,12 +20,19 @@ export interface CliProcess {
   waitFor(pattern: RegExp, ms?: number, from?: number): Promise<string>;
   /** Send SIGTERM and wait for the exit status. */
   stop(): Promise<Deno.CommandStatus>;
+  /**
+   * Press Ctrl-C, as a terminal does: SIGINT to the whole process group (needs `detached`, which
+   * gives the CLI a group of its own), and wait for the exit status.
+   */
+  interrupt(): Promise<Deno.CommandStatus>;
 }
 
 /** Where and how to run the CLI. */
 export interface CliOptions {
   cwd?: string;
   env?: Record<string, string>;
+  /** Run it in a process group (and session) of its own, like a job a terminal starts. */
+  detached?: boolean;
 }
 
 /** Run `deno run -A cli.ts ...args` and collect its output. */
@@ -36,15 +44,19 @@ export function runCli(args: string[], options: CliOptions = {}): Deno.ChildProc
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
+    detached: options.detached,
   }).spawn();
 }
 
 /** Run a CLI command to completion: its exit code and output. */
 export async function cliOutput(
   args: string[],
+  options: CliOptions = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, ...args],
+    cwd: options.cwd,
+    env: options.env,
     stdin: "null",
   }).output();
   return {
@@ -85,8 +97,10 @@ export async function startCli(
     return withTimeout(
       new Promise<string>((resolve) => watchers.push({ pattern, resolve })),
       ms,
-      `a line matching ${pattern} (got:\n${lines.join("\n")})`,
-    );
+      `a line matching ${pattern}`,
+    ).catch((error) => {
+      throw new Error(`${error.message} (got:\n${lines.slice(from).join("\n")})`);
+    });
   };
   let listening: string;
   try {
@@ -108,6 +122,11 @@ export async function startCli(
       } catch {
         // already ended
       }
+      return await process.status;
+    },
+    async interrupt() {
+      assert.ok(options.detached, "interrupt() needs a CLI started with detached: true");
+      Deno.kill(-process.pid, "SIGINT");
       return await process.status;
     },
   };

@@ -123,37 +123,122 @@ for (const [language, c] of Object.entries(CASES)) {
   });
 }
 
-Deno.test("jamsocket dev (TypeScript) re-imports a service.ts on change", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "jamsocket-dev-" });
-  const service = join(dir, "service.ts");
-  const source = (reply: string) =>
-    `import type { JamsocketContext } from "${join(ROOT, "mod.ts")}";
+/** A TypeScript counter whose reply starts with `GREETING` from `./greeting.ts`. */
+const TS_SERVICE = `import type { JamsocketContext } from "${join(ROOT, "mod.ts")}";
+import { GREETING } from "./greeting.ts";
+
 export default class Counter {
   #value = 0;
   message(_client: number, text: string, ctx: JamsocketContext) {
     if (text === "increment") this.#value++;
-    ctx.sendMessage(0, \`${reply} \${this.#value}\`);
+    ctx.sendMessage(0, \`\${GREETING} \${this.#value}\`);
   }
 }
 `;
-  await Deno.writeTextFile(service, source("new value:"));
-  const cli = await startCli(["dev", dir]);
+
+/** A TypeScript project in a temp folder, with `dev .` running in it. */
+async function withTsProject(
+  files: Record<string, string>,
+  fn: (cli: CliProcess, dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "jamsocket-dev-" });
+  for (const [name, text] of Object.entries(files)) await Deno.writeTextFile(join(dir, name), text);
+  const cli = await startCli(["dev", "."], { cwd: dir });
   try {
-    await cli.waitFor(/^Built TypeScript service \(service\.ts\) in /);
-    assert.equal(await incrementReply(cli, "t"), "new value: 1");
-    let mark = cli.lines.length;
-    await Deno.writeTextFile(service, source("counter is"));
-    await cli.waitFor(/^Rebuilt /, 30_000, mark);
-    assert.equal(await incrementReply(cli, "t"), "counter is 1");
-    mark = cli.lines.length;
-    await Deno.writeTextFile(service, "export default class {\n  message( {\n}\n");
-    await cli.waitFor(/^Still serving the last good build\.$/, 30_000, mark);
-    assert.ok(cli.lines.slice(mark).some((line) => /Cannot import "service\.ts"/.test(line)));
-    assert.equal(await incrementReply(cli, "u"), "counter is 1");
+    await fn(cli, dir);
   } finally {
     assert.equal((await cli.stop()).code, 0);
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+Deno.test("jamsocket dev (TypeScript) type-checks each change and reloads every local module", async () => {
+  const files = {
+    "service.ts": TS_SERVICE,
+    "greeting.ts": 'export const GREETING = "new value:";\n',
+  };
+  await withTsProject(files, async (cli, dir) => {
+    await cli.waitFor(
+      /^Built TypeScript service \(service\.ts\) in \d+\.\d\d s: service\.ts; type-checked in \d+\.\d\d s; loaded service\.ts, greeting\.ts \(kept \d+ modules from outside the project\)$/,
+    );
+    assert.equal(await incrementReply(cli, "t"), "new value: 1");
+
+    // An edit to an imported module takes effect, and the line says what was reloaded.
+    let mark = cli.lines.length;
+    await Deno.writeTextFile(join(dir, "greeting.ts"), 'export const GREETING = "counter is";\n');
+    await cli.waitFor(
+      /^Rebuilt TypeScript service \(service\.ts\) in .*; reloaded service\.ts, greeting\.ts \(kept \d+ modules from outside the project\), 1 open room restarted \(1012\)$/,
+      30_000,
+      mark,
+    );
+    assert.equal(await incrementReply(cli, "t2"), "counter is 1");
+
+    // A type error is a failed build: its headline first, with file, line and column.
+    mark = cli.lines.length;
+    await edit(join(dir, "service.ts"), "ctx.sendMessage(", "ctx.sendMesage(");
+    await cli.waitFor(/^Still serving the last good build\.$/, 30_000, mark);
+    const failed = cli.lines.slice(mark);
+    const headline = failed.findIndex((line) => line.startsWith("error: "));
+    assert.equal(
+      failed[headline],
+      "error: service.ts:8:9: Property 'sendMesage' does not exist on type 'JamsocketContext'. Did you mean 'sendMessage'? (TS2551)",
+    );
+    assert.ok(failed.slice(headline).includes("    at service.ts:8:9"), failed.join("\n"));
+    assert.ok(
+      !failed.some((line) =>
+        line.includes("file://") || line.includes("?v=") || line.includes("\x1b[")
+      ),
+      failed.join("\n"),
+    );
+    assert.equal(await incrementReply(cli, "u"), "counter is 1");
+
+    // A syntax error in an imported module: same, at its place.
+    mark = cli.lines.length;
+    await edit(join(dir, "service.ts"), "ctx.sendMesage(", "ctx.sendMessage(");
+    await Deno.writeTextFile(join(dir, "greeting.ts"), 'export const GREETING = "oops;\n');
+    await cli.waitFor(/^Still serving the last good build\.$/, 30_000, mark);
+    assert.ok(
+      cli.lines.slice(mark).some((line) =>
+        /^error: greeting\.ts:1:31: Unterminated string literal\. \(TS1002\)$/.test(line)
+      ),
+      cli.lines.slice(mark).join("\n"),
+    );
+
+    // A module that throws while it loads: where it threw.
+    mark = cli.lines.length;
+    await Deno.writeTextFile(
+      join(dir, "greeting.ts"),
+      'export const GREETING = "x";\nthrow new Error("no greeting today");\n',
+    );
+    await cli.waitFor(/^Still serving the last good build\.$/, 30_000, mark);
+    assert.ok(
+      cli.lines.slice(mark).includes("error: greeting.ts:2:7: Error: no greeting today"),
+      cli.lines.slice(mark).join("\n"),
+    );
+    assert.equal(await incrementReply(cli, "v"), "counter is 1");
+  });
+});
+
+Deno.test("jamsocket dev (TypeScript) waits for a fix when the first build fails", async () => {
+  const broken = TS_SERVICE.replace("message(_client", "message( _client {");
+  await withTsProject(
+    { "service.ts": broken, "greeting.ts": 'export const GREETING = "hi";\n' },
+    async (cli, dir) => {
+      const headline = await cli.waitFor(/^error: /);
+      assert.match(headline, /^error: service\.ts:6:\d+: SyntaxError: /);
+      await cli.waitFor(/^Waiting for a good build: fix the error and save/);
+      // Until then, a room crashes at once, with the error as the reason.
+      const early = await TestClient.open(`ws://127.0.0.1:${cli.port}/ws/w`);
+      const crash = await early.waitClosed();
+      assert.equal(crash.code, CloseCode.InternalError);
+      assert.match(crash.reason, /^No good build yet: service\.ts:6:\d+: SyntaxError: /);
+
+      const mark = cli.lines.length;
+      await Deno.writeTextFile(join(dir, "service.ts"), TS_SERVICE);
+      await cli.waitFor(/^Rebuilt TypeScript service /, 30_000, mark);
+      assert.equal(await incrementReply(cli, "w"), "hi 1");
+    },
+  );
 });
 
 Deno.test("jamsocket dev builds any toolchain named by jamsocket.toml", async () => {
@@ -190,11 +275,12 @@ Deno.test("jamsocket dev reports a bad folder, a malformed jamsocket.toml, and a
     const empty = await cliOutput(["dev", dir]);
     assert.equal(empty.code, 2);
     assert.match(empty.stderr, /^error: No service found in ".*": expected a Cargo\.toml/);
+    assert.match(empty.stderr, /\nTry 'jamsocket dev --help'\n$/);
 
     await Deno.writeTextFile(join(dir, "jamsocket.toml"), '[service]\nbuild = "x\n');
     const malformed = await cliOutput(["dev", dir]);
     assert.equal(malformed.code, 2);
-    assert.match(malformed.stderr, /^error: Invalid jamsocket\.toml line 2, column \d+: .+\n$/);
+    assert.match(malformed.stderr, /^error: Invalid jamsocket\.toml line 2, column \d+: .+\nTry/);
 
     await Deno.writeTextFile(
       join(dir, "jamsocket.toml"),
@@ -203,17 +289,40 @@ Deno.test("jamsocket dev reports a bad folder, a malformed jamsocket.toml, and a
     const wrongType = await cliOutput(["dev", dir]);
     assert.equal(
       wrongType.stderr,
-      'error: Invalid jamsocket.toml line 3: "watch" must be a list of paths\n',
+      "error: Invalid jamsocket.toml line 3: \"watch\" must be a list of paths\nTry 'jamsocket dev --help'\n",
     );
 
     await Deno.writeTextFile(
       join(dir, "jamsocket.toml"),
       '[service]\nbuild = "echo compiler says no >&2; exit 3"\nmodule = "a.wasm"\n',
     );
-    const failing = await cliOutput(["dev", dir]);
-    assert.equal(failing.code, 1);
-    assert.match(failing.stderr, /^compiler says no$/m);
-    assert.match(failing.stderr, /error: Build command ".*" failed in ".*" \(exit code 3\)/);
+    const failing = await cliOutput(["dev", dir, "--no-watch"]);
+    assert.equal(failing.code, 1, "with --no-watch, nothing will fix it");
+    assert.match(
+      failing.stderr,
+      /^error: Build command ".*" failed in ".*" \(exit code 3\)\ncompiler says no\n/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("jamsocket build says once, at its line, that an AssemblyScript console.log has no host", async () => {
+  const dir = await copyProject("examples/assemblyscript");
+  try {
+    await edit(
+      join(dir, "assembly/index.ts"),
+      '    if (message == "increment")',
+      '    console.log(message);\n    if (message == "increment")',
+    );
+    const { code, stdout, stderr } = await cliOutput(["build", dir]);
+    assert.deepEqual([code, stdout], [1, ""]);
+    const said = stderr.split("\n").filter((line) => line.includes("console.log"));
+    assert.deepEqual(said, [
+      `error: ${
+        join(dir, "assembly/index.ts")
+      }:15:5: "console.log" needs the import "env.console.log", which the Jamsocket host does not provide; log with trace("…") instead, which the server logs with the room id`,
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

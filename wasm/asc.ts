@@ -205,9 +205,15 @@ async function buildNow(
 
   const sdkRoot = join(projectDir, SDK_ROOT);
   const outputs: string[] = [];
+  /** The project's sources the compiler read, to point at a foreign import's use. */
+  const sources = new Map<string, string>();
   const hooks = {
-    readFile: (filename: string, baseDir: string) =>
-      readSource(sdkRoot, resolve(baseDir, filename)),
+    readFile: async (filename: string, baseDir: string) => {
+      const path = resolve(baseDir, filename);
+      const text = await readSource(sdkRoot, path);
+      if (text !== null && sdkPath(sdkRoot, path) === undefined) sources.set(path, text);
+      return text;
+    },
     writeFile: async (filename: string, contents: Uint8Array | string, baseDir: string) => {
       const path = resolve(baseDir, filename);
       await Deno.mkdir(dirname(path), { recursive: true });
@@ -266,8 +272,11 @@ async function buildNow(
   const wasmPath = outputs.find((path) => path.endsWith(".wasm"));
   if (!wasmPath) throw fail(built.output, "the compiler wrote no .wasm file");
 
-  const problem = await checkModule(wasmPath);
-  if (problem) throw fail(built.output ? `${built.output}\n${problem}` : problem, problem);
+  const problem = await checkModule(wasmPath, (name) => locateUse(name, projectDir, sources));
+  if (problem) {
+    const output = [built.output, ...problem.more].filter(Boolean).join("\n");
+    throw problem.located ? new BuildError(problem.message, output) : fail(output, problem.message);
+  }
   const durationMs = Math.round(performance.now() - started);
   return { wasmPath, durationMs, output: built.output };
 }
@@ -344,27 +353,70 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Check what the host will check at load time; a one-line problem, or undefined. */
-async function checkModule(wasmPath: string): Promise<string | undefined> {
+/** A module the host would refuse: the first problem as one line, and one line for each other. */
+interface ModuleProblem {
+  message: string;
+  more: string[];
+  /** The message starts with the `file:line:column` it is about. */
+  located?: boolean;
+}
+
+/** Check what the host will check at load time; the problem, or undefined. */
+async function checkModule(
+  wasmPath: string,
+  locate: (name: string) => string | undefined,
+): Promise<ModuleProblem | undefined> {
   let module: WebAssembly.Module;
   try {
     module = await WebAssembly.compile(await Deno.readFile(wasmPath));
   } catch (error) {
-    return `"${wasmPath}" is not a valid WebAssembly module: ${describe(error)}`;
+    return {
+      message: `"${wasmPath}" is not a valid WebAssembly module: ${describe(error)}`,
+      more: [],
+    };
   }
   const exported = new Set(WebAssembly.Module.exports(module).map((entry) => entry.name));
   const missing = REQUIRED_EXPORTS.filter((name) => !exported.has(name));
   if (missing.length > 0) {
-    return `the module does not export ${missing.map((name) => `"${name}"`).join(", ")}: ` +
-      `add export * from "jamsocket/exports" to the entry file`;
+    return {
+      message: `the module does not export ${missing.map((name) => `"${name}"`).join(", ")}: ` +
+        `add export * from "jamsocket/exports" to the entry file`,
+      more: [],
+    };
   }
   const foreign = WebAssembly.Module.imports(module).filter((entry) =>
     entry.module === WASI_MODULE ? false : entry.module !== "env" || !HOST_IMPORTS.has(entry.name)
   );
-  if (foreign.length > 0) {
-    const names = foreign.map((entry) => `"${entry.module}.${entry.name}"`).join(", ");
-    return `the module imports ${names}, which the Jamsocket host does not provide ` +
-      `(a standard library binding such as console or Date?)`;
+  if (foreign.length === 0) return undefined;
+  const lines = foreign.map((entry) => {
+    const where = entry.module === "env" ? locate(entry.name) : undefined;
+    const hint = /^console\./.test(entry.name)
+      ? `; log with trace("…") instead, which the server logs with the room id`
+      : " (a standard library binding such as Date?)";
+    return `${
+      where ? `${where}: ` : ""
+    }"${entry.name}" needs the import "${entry.module}.${entry.name}", which the Jamsocket host does not provide${hint}`;
+  });
+  return { message: lines[0], more: lines.slice(1), located: /^\S+:\d+:\d+: /.test(lines[0]) };
+}
+
+/**
+ * Where the project's sources first use `name` (an import such as `console.log`), as
+ * `file:line:column` relative to the project; undefined when no source shows it.
+ */
+function locateUse(
+  name: string,
+  projectDir: string,
+  sources: ReadonlyMap<string, string>,
+): string | undefined {
+  const pattern = new RegExp(`\\b${name.split(".").map(RegExp.escape).join("\\s*\\.\\s*")}\\b`);
+  for (const [path, text] of sources) {
+    const lines = text.split("\n");
+    for (let i = 0; i < lines.length; i++) {
+      if (/^\s*(\/\/|\*|\/\*)/.test(lines[i])) continue;
+      const match = pattern.exec(lines[i]);
+      if (match) return `${relative(projectDir, path)}:${i + 1}:${match.index + 1}`;
+    }
   }
   return undefined;
 }

@@ -1,17 +1,32 @@
 /**
- * The Cargo toolchain driver behind `jamsocket dev` and `deno task fixtures`: builds a Rust crate
- * to a Jamsocket WebAssembly module and finds the `.wasm` file cargo wrote.
+ * The Cargo toolchain driver behind `jamsocket dev`, `jamsocket build` and `deno task fixtures`:
+ * finds a Rust toolchain that can build for WASI, builds a crate to a Jamsocket WebAssembly module
+ * and finds the `.wasm` file cargo wrote.
  *
- * It runs `cargo build --release --target wasm32-wasip1 --message-format=json-render-diagnostics`
- * in the crate's folder and reads cargo's JSON messages on stdout for `compiler-artifact`s whose
- * files end in `.wasm`. Toolchains older than Rust 1.78 do not know `wasm32-wasip1` (the target's
- * name since then); when cargo says so, the build is retried with `wasm32-wasi`, the same target
- * under its old name (Debian's Rust 1.63 has only that one). The rendered diagnostics go to
- * stderr: they are streamed line by line to `onOutput` and kept for the error of a failed build.
+ * **Which toolchain.** A machine may have several cargos: rustup's on PATH without the wasm
+ * target, and Debian's `/usr/bin/cargo` whose rustc has it. The driver asks each candidate's rustc
+ * for the standard library of `wasm32-wasip1` (the target's name since Rust 1.78), then of
+ * `wasm32-wasi` (its old name; Debian's Rust 1.63 has only that one), with
+ * `rustc --print target-libdir --target T`, and takes the first that has one. The candidates are
+ * `CARGO` (or `options.cargo`) alone when set; else, when `RUSTC` is set, the cargo next to it;
+ * else `cargo` on PATH, `/usr/bin/cargo`, `/usr/local/bin/cargo` and `~/.cargo/bin/cargo`. Each
+ * cargo runs with the rustc that sits next to it, unless `RUSTC` says otherwise. When none has a wasm target, the error names each one
+ * and what to install.
+ *
+ * **Old Cargo, new lock file.** Cargo before 1.78 cannot read a `Cargo.lock` of version 4 (what
+ * newer cargos write). When that is the failure, and the lock file has no git sources (the only
+ * entries whose encoding differs between versions 3 and 4), the driver rewrites it as version 3,
+ * says so, and builds again.
+ *
+ * It runs `cargo build --release --target T --message-format=json-render-diagnostics` in the
+ * crate's folder and reads cargo's JSON messages on stdout for `compiler-artifact`s whose files
+ * end in `.wasm`. The rendered diagnostics go to stderr: they are streamed line by line to
+ * `onOutput` and kept for the error of a failed build.
  *
  * @module
  */
 
+import { dirname, join } from "node:path";
 import { BuildError } from "./build_error.ts";
 
 /** The WASI preview 1 target, by its current name and by the name older toolchains know. */
@@ -20,8 +35,8 @@ export type CargoWasmTarget = "wasm32-wasip1" | "wasm32-wasi";
 /** Options for {@linkcode buildCargoWasm}. */
 export interface CargoBuildOptions {
   /**
-   * The cargo binary.
-   * @default {Deno.env.get("CARGO") ?? "cargo"}
+   * The cargo binary; only this one is tried.
+   * @default {Deno.env.get("CARGO"), else the first cargo found with a wasm target}
    */
   cargo?: string;
   /**
@@ -41,7 +56,7 @@ export interface CargoBuildOptions {
   package?: string;
   /**
    * Called with each line cargo writes to stderr (progress and rendered diagnostics), as it
-   * comes. Lines of an attempt with `wasm32-wasip1` that ends in the fallback are not reported.
+   * comes, and with the driver's own notes (`note: …`).
    * @default undefined
    */
   onOutput?: (line: string) => void;
@@ -52,21 +67,37 @@ export interface CargoBuildOptions {
   signal?: AbortSignal;
 }
 
+/** A Rust toolchain that builds for WASI. */
+export interface RustToolchain {
+  /** The cargo binary. */
+  cargo: string;
+  /** The rustc it runs (passed as `RUSTC`). */
+  rustc: string;
+  /** `rustc --version`, e.g. `rustc 1.63.0`. */
+  version: string;
+  /** The wasm target its standard library is installed for. */
+  target: CargoWasmTarget;
+}
+
 /** A successful build. */
 export interface CargoBuild {
   /** The absolute path of the `.wasm` module cargo wrote (inside its target folder). */
   wasmPath: string;
   /** The target the module was built for. */
   target: CargoWasmTarget;
-  /** How long the build took, fallback included, in milliseconds. */
+  /** The toolchain that built it. */
+  toolchain: RustToolchain;
+  /** What the driver did on its own (chose another cargo, rewrote the lock file), one line each. */
+  notes: string[];
+  /** How long the build took, in milliseconds. */
   durationMs: number;
 }
 
-/** What cargo prints when the toolchain does not know a target (rustc 1.63: "Could not find"). */
-const UNKNOWN_TARGET = /could not find specification for target|unknown target/i;
+const TARGETS: readonly CargoWasmTarget[] = ["wasm32-wasip1", "wasm32-wasi"];
 
-/** Stderr lines that prove cargo got past checking the target. */
-const PAST_TARGET_CHECK = /^\s*(Compiling|Checking|Fresh|Finished|Running)\s/;
+/** What cargo before 1.78 says about a version 4 lock file. */
+const OLD_CARGO_LOCK =
+  /failed to parse lock file at: (.+)\n[\s\S]*lock file version `?4`? was found, but this version of Cargo does not understand/;
 
 /**
  * Build the Rust crate in `crateDir` for WASI and return the path of its `.wasm` module.
@@ -77,10 +108,10 @@ const PAST_TARGET_CHECK = /^\s*(Compiling|Checking|Fresh|Finished|Running)\s/;
  * @param crateDir The folder holding the crate's `Cargo.toml`.
  * @param options The cargo binary, environment, `--offline`, output streaming; see
  * {@linkcode CargoBuildOptions}.
- * @returns The module's path, the target used and the build time.
- * @throws {BuildError} When cargo cannot run, the build fails (`output` holds the diagnostics as
- * cargo rendered them), or it produces no `.wasm` file ("No wasm files built") or several
- * ("Found more than one wasm file").
+ * @returns The module's path, the target and toolchain used, notes and the build time.
+ * @throws {BuildError} When no toolchain has a wasm target, cargo cannot run, the build fails
+ * (`output` holds the diagnostics as cargo rendered them), or it produces no `.wasm` file ("No
+ * wasm files built") or several ("Found more than one wasm file").
  *
  * @example Build the Rust echo twin
  * ```ts ignore
@@ -104,11 +135,29 @@ export async function buildCargoWasm(
     const reason = error instanceof Deno.errors.NotFound ? "no such folder" : String(error);
     throw new BuildError(`Cannot build "${crateDir}": ${reason}`, "", { cause: error });
   }
+  const notes: string[] = [];
+  const note = (line: string) => {
+    notes.push(line);
+    options.onOutput?.(`note: ${line}`);
+  };
+  const { toolchain, skipped } = await findRustToolchain(crateDir, options);
+  if (skipped.length > 0) {
+    note(
+      `using ${toolchain.cargo} (${toolchain.version}, ${toolchain.target}): ${
+        skipped.map((c) => `${c.cargo} (${c.version})`).join(", ")
+      } ${skipped.length === 1 ? "has" : "have"} no WebAssembly target`,
+    );
+  }
 
-  let attempt = await runCargo(crateDir, "wasm32-wasip1", options);
-  if (attempt.unknownTarget) attempt = await runCargo(crateDir, "wasm32-wasi", options);
-
-  const { target, stderr } = attempt;
+  let attempt = await runCargo(crateDir, toolchain, options);
+  const lock = attempt.success ? undefined : OLD_CARGO_LOCK.exec(attempt.stderr)?.[1]?.trim();
+  if (lock !== undefined && await downgradeLockFile(lock)) {
+    note(
+      `rewrote ${lock} from version 4 to 3: this cargo (with ${toolchain.version}) cannot read version 4, and the entries are the same; a newer cargo writes version 4 again`,
+    );
+    attempt = await runCargo(crateDir, toolchain, options);
+  }
+  const stderr = [...notes.map((line) => `note: ${line}\n`), attempt.stderr].join("");
   if (!attempt.success) {
     throw new BuildError(
       `cargo build failed in "${crateDir}" (exit code ${attempt.code})`,
@@ -125,25 +174,167 @@ export async function buildCargoWasm(
     const files = attempt.wasmFiles.map((file) => `"${file}"`).join(", ");
     throw new BuildError(`Found more than one wasm file in "${crateDir}": ${files}`, stderr);
   }
-  return { wasmPath: attempt.wasmFiles[0], target, durationMs: performance.now() - started };
+  return {
+    wasmPath: attempt.wasmFiles[0],
+    target: toolchain.target,
+    toolchain,
+    notes,
+    durationMs: performance.now() - started,
+  };
+}
+
+/** A candidate cargo without a wasm target. */
+interface Skipped {
+  cargo: string;
+  version: string;
+}
+
+/**
+ * The first Rust toolchain with a WASI standard library (see the module doc for the order), and
+ * the candidates before it that had none.
+ *
+ * @throws {BuildError} naming every candidate and what to install, when none has one.
+ * @example
+ * ```ts ignore
+ * const { toolchain } = await findRustToolchain(".");
+ * console.log(toolchain.cargo, toolchain.target);
+ * ```
+ */
+export async function findRustToolchain(
+  crateDir: string,
+  options: Pick<CargoBuildOptions, "cargo" | "env"> = {},
+): Promise<{ toolchain: RustToolchain; skipped: Skipped[] }> {
+  // An empty variable counts as unset.
+  const env = Object.fromEntries(
+    Object.entries({ ...Deno.env.toObject(), ...options.env }).filter(([, value]) => value !== ""),
+  );
+  const chosen = options.cargo ?? env.CARGO;
+  const nextToRustc = env.RUSTC === undefined ? undefined : await sibling(env.RUSTC, "cargo");
+  const candidates = chosen !== undefined
+    ? [chosen]
+    : nextToRustc !== undefined
+    ? [nextToRustc]
+    : await defaultCargos(env);
+  const skipped: Skipped[] = [];
+  const problems: string[] = [];
+  for (const cargo of candidates) {
+    const rustc = env.RUSTC ?? (await sibling(cargo, "rustc")) ?? "rustc";
+    const version = await output(rustc, ["--version"], crateDir);
+    if (version === undefined) {
+      problems.push(`${cargo}: its rustc ("${rustc}") does not run`);
+      continue;
+    }
+    const name = version.split(" ").slice(0, 2).join(" ");
+    for (const target of TARGETS) {
+      const libdir = await output(
+        rustc,
+        ["--print", "target-libdir", "--target", target],
+        crateDir,
+      );
+      if (libdir !== undefined && await hasStd(libdir)) {
+        return { toolchain: { cargo, rustc, version: name, target }, skipped };
+      }
+    }
+    skipped.push({ cargo, version: name });
+    problems.push(`${cargo} (${name}) has no WebAssembly target`);
+  }
+  if (candidates.length === 0) problems.push("no cargo found on PATH or in the usual places");
+  throw new BuildError(
+    `No Rust toolchain that builds WebAssembly: ${
+      problems.join("; ")
+    }. With rustup: rustup target add wasm32-wasip1; on Debian or Ubuntu: apt-get install rustc cargo libstd-rust-dev-wasm32 (then CARGO=/usr/bin/cargo if another cargo comes first)`,
+  );
+}
+
+/** `cargo` on PATH, then the usual places; each once. */
+async function defaultCargos(env: Record<string, string>): Promise<string[]> {
+  const dirs = (env.PATH ?? "").split(":").filter(Boolean);
+  const home = env.HOME;
+  const places = [
+    ...dirs.map((dir) => join(dir, "cargo")),
+    "/usr/bin/cargo",
+    "/usr/local/bin/cargo",
+    ...(home ? [join(home, ".cargo/bin/cargo")] : []),
+  ];
+  const found: string[] = [];
+  const real = new Set<string>();
+  for (const place of places) {
+    try {
+      if (!(await Deno.stat(place)).isFile) continue;
+      const key = await Deno.realPath(place);
+      // rustup's proxies are all one binary: tell them apart by folder, not by target.
+      const id = key.endsWith("/rustup") ? place : key;
+      if (real.has(id)) continue;
+      real.add(id);
+      found.push(place);
+    } catch {
+      // not there
+    }
+  }
+  return found;
+}
+
+/** `name` in the folder of `binary`, if it exists there. */
+async function sibling(binary: string, name: string): Promise<string | undefined> {
+  if (!binary.includes("/")) return undefined;
+  const path = join(dirname(binary), name);
+  return await Deno.stat(path).then(() => path, () => undefined);
+}
+
+/** Whether a target's library folder holds a standard library. */
+async function hasStd(libdir: string): Promise<boolean> {
+  try {
+    for await (const entry of Deno.readDir(libdir)) {
+      if (/^libstd-.*\.rlib$/.test(entry.name)) return true;
+    }
+  } catch {
+    // no such folder
+  }
+  return false;
+}
+
+/** A command's stdout, trimmed, or undefined when it cannot run or fails. */
+async function output(command: string, args: string[], cwd: string): Promise<string | undefined> {
+  try {
+    const { success, stdout } = await new Deno.Command(command, {
+      args,
+      cwd,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return success ? new TextDecoder().decode(stdout).trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Rewrite a version 4 lock file without git sources as version 3; whether it did. */
+async function downgradeLockFile(path: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    return false;
+  }
+  if (!/^version = 4$/m.test(text) || /^source = "git\+/m.test(text)) return false;
+  await Deno.writeTextFile(path, text.replace(/^version = 4$/m, "version = 3"));
+  return true;
 }
 
 interface CargoRun {
-  target: CargoWasmTarget;
   success: boolean;
   code: number;
   stderr: string;
   wasmFiles: string[];
-  /** Whether cargo failed because the toolchain does not know the target. */
-  unknownTarget: boolean;
 }
 
 async function runCargo(
   crateDir: string,
-  target: CargoWasmTarget,
+  toolchain: RustToolchain,
   options: CargoBuildOptions,
 ): Promise<CargoRun> {
-  const cargo = options.cargo ?? Deno.env.get("CARGO") ?? "cargo";
+  const { cargo, target, rustc } = toolchain;
   const args = [
     "build",
     "--release",
@@ -159,7 +350,7 @@ async function runCargo(
     child = new Deno.Command(cargo, {
       args,
       cwd: crateDir,
-      env: options.env,
+      env: { ...options.env, RUSTC: rustc },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -172,22 +363,11 @@ async function runCargo(
     throw new BuildError(`Cannot run cargo "${cargo}": ${reason}`, "", { cause: error });
   }
 
-  // Until cargo is past checking the target, hold stderr lines back: if wasm32-wasip1 turns out
-  // to be unknown, they belong to an attempt the caller never sees.
-  let pastTargetCheck = target === "wasm32-wasi";
-  const held: string[] = [];
-  const pass = () => {
-    pastTargetCheck = true;
-    for (const line of held.splice(0)) options.onOutput?.(line);
-  };
-
   const wasmFiles = new Set<string>();
   const readStdout = (async () => {
     for await (const line of lines(child.stdout)) {
       const message = parseMessage(line);
-      if (message === undefined) continue;
-      if (!pastTargetCheck) pass();
-      if (message.reason !== "compiler-artifact" || !Array.isArray(message.filenames)) continue;
+      if (message?.reason !== "compiler-artifact" || !Array.isArray(message.filenames)) continue;
       for (const file of message.filenames) {
         if (typeof file === "string" && file.toLowerCase().endsWith(".wasm")) wasmFiles.add(file);
       }
@@ -197,25 +377,13 @@ async function runCargo(
   let stderr = "";
   const readStderr = (async () => {
     for await (const line of lines(child.stderr, (text) => stderr += text)) {
-      if (!pastTargetCheck && PAST_TARGET_CHECK.test(line)) pass();
-      if (pastTargetCheck) options.onOutput?.(line);
-      else held.push(line);
+      options.onOutput?.(line);
     }
   })();
 
   const [status] = await Promise.all([child.status, readStdout, readStderr]);
   options.signal?.throwIfAborted();
-  const unknownTarget = target === "wasm32-wasip1" && !status.success && !pastTargetCheck &&
-    UNKNOWN_TARGET.test(stderr);
-  if (!unknownTarget) pass();
-  return {
-    target,
-    success: status.success,
-    code: status.code,
-    stderr,
-    wasmFiles: [...wasmFiles],
-    unknownTarget,
-  };
+  return { success: status.success, code: status.code, stderr, wasmFiles: [...wasmFiles] };
 }
 
 /** The lines of a byte stream (without their `\n` or `\r\n`); `onText` sees the raw text. */
