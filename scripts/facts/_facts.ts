@@ -212,6 +212,14 @@ export class RawClient {
   }
 }
 
+/** A frame in words: "close frame 1008", "opcode 1", or for undefined "the connection end". */
+export function describeFrame(frame: Frame | undefined): string {
+  if (frame === undefined) return "the connection end";
+  if (frame.opcode !== Opcode.Close) return `opcode ${frame.opcode}`;
+  const view = new DataView(frame.payload.buffer, frame.payload.byteOffset);
+  return `close frame ${frame.payload.length >= 2 ? view.getUint16(0) : "without a code"}`;
+}
+
 /** WebSocket opcodes (RFC 6455 §5.2). */
 export const Opcode = { Continuation: 0, Text: 1, Binary: 2, Close: 8, Ping: 9, Pong: 10 } as const;
 

@@ -15,8 +15,9 @@ import { machineInfo } from "../../bench/proc.ts";
 
 const here = new URL(".", import.meta.url);
 const scripts = [...Deno.readDirSync(here)]
-  .map((entry) => entry.name.replace(/\.ts$/, ""))
-  .filter((name) => !name.startsWith("_") && name !== "all" && name !== "README.md")
+  .filter((entry) => entry.name.endsWith(".ts") && !entry.name.startsWith("_"))
+  .map((entry) => entry.name.slice(0, -".ts".length))
+  .filter((name) => name !== "all")
   .filter((name) => Deno.args.length === 0 || Deno.args.includes(name))
   .sort();
 const unknown = Deno.args.filter((name) => !scripts.includes(name));

@@ -78,7 +78,7 @@ if (Deno.args[0] === "--cost") {
   );
   const cpuBefore = cpuMs(Deno.pid);
   await new Promise((resolve) => setTimeout(resolve, 1000));
-  console.log(`${result} ${cpuMs(Deno.pid) - cpuBefore}`);
+  console.log(`${cpuMs(Deno.pid) - cpuBefore} ${result}`);
   // The main module ends here: a process whose worker stopped exits now.
 } else {
   const cost = spawnSelf(import.meta.url, ["--cost"]);
@@ -86,11 +86,11 @@ if (Deno.args[0] === "--cost") {
   await cost.kill();
   for (const kind of [...Object.keys(SPINS), "node:worker_threads JS loop"]) {
     const child = spawnSelf(import.meta.url, ["--spin", kind]);
-    const [result, cpu] = (await child.line() ?? "no answer").split(" ");
+    const [cpu, ...result] = (await child.line() ?? "? no answer").split(" ");
     const exited = await within(2000, "exit", child.status).then(() => true, () => false);
     await child.kill();
     console.log(
-      `${kind}: terminate() ${result}; the process then used ${cpu} ms of CPU in 1 s; ` +
+      `${kind}: terminate() ${result.join(" ")}; the process then used ${cpu} ms of CPU in 1 s; ` +
         (exited ? "it exited by itself" : "it did not exit within 2 s (killed)"),
     );
   }

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { Opcode, RawClient, serveWebSocket, within } from "./_facts.ts";
+import { describeFrame, RawClient, serveWebSocket, within } from "./_facts.ts";
 
 const WAIT_MS = 1000;
 const STATES = ["CONNECTING", "OPEN", "CLOSING", "CLOSED"];
@@ -33,15 +33,13 @@ for (const when of ["connecting", "open"]) {
     else socket.onopen = close;
   });
   const client = await RawClient.open(server.port);
-  const frame = await within(WAIT_MS, "a frame", client.next()).catch(() => "none" as const);
-  const heard = frame === "none"
-    ? `no frame in ${WAIT_MS} ms, connection still open`
-    : frame?.opcode === Opcode.Close
-    ? `close frame ${new DataView(frame.payload.buffer).getUint16(0)}`
-    : `${frame === undefined ? "connection ended" : `opcode ${frame.opcode}`}`;
+  const frame = await within(WAIT_MS, "a frame", client.next()).then(describeFrame, () => "none");
+  const heard = frame === "none" ? `no frame in ${WAIT_MS} ms, connection still open` : frame;
   console.log(
-    `close(4000) on ${when} (readyState ${state}, threw ${thrown}): client: HTTP ${client.status}, ${heard}; ` +
-      `server socket then ${STATES[serverSocket?.readyState ?? 3]}`,
+    `close(4000) on ${when} (readyState ${state}, threw ${thrown}): ` +
+      `client: HTTP ${client.status}, ${heard}; server socket then ${
+        STATES[serverSocket?.readyState ?? 3]
+      }`,
   );
   client.drop();
   await server.close();

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { Opcode, RawClient, serveWebSocket, within } from "./_facts.ts";
+import { describeFrame, Opcode, RawClient, serveWebSocket, within } from "./_facts.ts";
 
 const IDLE_TIMEOUT_S = 2;
 const RUN_MS = 2 * IDLE_TIMEOUT_S * 1000 + 500;
@@ -32,15 +32,12 @@ async function drive(client: RawClient, answerPings: boolean): Promise<string[]>
   const seen: string[] = [];
   while (true) {
     const frame = await client.next();
-    if (frame === undefined) return [...seen, `connection ended at ${elapsed()}`];
+    if (frame === undefined) return [...seen, `${describeFrame(frame)} at ${elapsed()}`];
     if (frame.opcode === Opcode.Ping) {
       seen.push(`ping at ${elapsed()}`);
       if (answerPings) await client.send(Opcode.Pong, frame.payload);
     }
-    if (frame.opcode === Opcode.Close) {
-      const code = new DataView(frame.payload.buffer).getUint16(0);
-      seen.push(`close frame ${code} at ${elapsed()}`);
-    }
+    if (frame.opcode === Opcode.Close) seen.push(`${describeFrame(frame)} at ${elapsed()}`);
   }
 }
 

@@ -13,7 +13,7 @@
  * @module
  */
 
-import { type Frame, Opcode, RawClient, serveWebSocket, spawnSelf, within } from "./_facts.ts";
+import { describeFrame, Opcode, RawClient, serveWebSocket, spawnSelf, within } from "./_facts.ts";
 
 const text = new TextEncoder().encode("x");
 
@@ -24,14 +24,8 @@ async function sendAndWatch(client: RawClient, count: number): Promise<string> {
     await client.send(Opcode.Text, text).catch(() => {});
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
-  return describe(await within(2000, "a frame", first));
-}
-
-function describe(frame: Frame | undefined): string {
-  if (frame === undefined) return "the connection end, no close frame";
-  return frame.opcode === Opcode.Close
-    ? `close frame ${new DataView(frame.payload.buffer).getUint16(0)}`
-    : `opcode ${frame.opcode}`;
+  const frame = await within(2000, "a frame", first);
+  return frame === undefined ? "the connection end, no close frame" : describeFrame(frame);
 }
 
 /** Each way a client ends; returns what it saw. */
