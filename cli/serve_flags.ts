@@ -34,6 +34,7 @@ export const SERVE_FLAGS = {
   "rooms-per-host": { type: "string" },
   "cpu-limit": { type: "string" },
   "memory-limit": { type: "string" },
+  "wasm-memory-budget": { type: "string" },
 } as const satisfies FlagOptions;
 
 /** Help text for {@linkcode SERVE_FLAGS}. */
@@ -53,16 +54,20 @@ export const SERVE_FLAGS_HELP = `
                                         limit [default: 0]
       --max-buffered-bytes <BYTES>      Close a client whose unsent output passes this,
                                         because it reads too slowly (1008) [default: 4194304]
-      --room-hosts <N|auto>             Child processes that run WASM rooms, so one room
-                                        that spins cannot stall the others; 0 runs them in
-                                        this process; auto is one per CPU [default: auto]
-      --rooms-per-host <N>              New WASM rooms past this many per host get 503
-                                        [default: ${DEFAULT_ROOMS_PER_HOST}]
-      --cpu-limit <SECONDS>             Stop a room host whose event runs longer, crashing
-                                        its rooms (1011) [default: 2]
+      --room-hosts <N|auto>             Run WASM rooms in N child processes (process
+                                        isolation on top of metering); 0 runs them metered
+                                        and time sliced in this process; auto is one per
+                                        CPU [default: 0]
+      --rooms-per-host <N>              New WASM rooms past this many per host (or in this
+                                        process) get 503 [default: ${DEFAULT_ROOMS_PER_HOST}]
+      --cpu-limit <SECONDS>             CPU one WASM event may use; past it only its room
+                                        crashes (1011) [default: 2]
       --memory-limit <MiB>              Memory one WASM room may grow to [default: ${
   DEFAULT_MAX_MEMORY_PAGES / 16
-}]`;
+}]
+      --wasm-memory-budget <MiB>        WASM memory all rooms together may hold; past it
+                                        memory.grow fails in the guest and new rooms get
+                                        503 [default: half of this machine's memory]`;
 
 /** The parsed values of {@linkcode SERVE_FLAGS}. */
 export type ServeFlagValues = { [K in keyof typeof SERVE_FLAGS]?: string };
@@ -89,11 +94,12 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     maxMessageBytes: integer(values, "max-message-size", 1, 2 ** 31),
     maxMessagesPerSecond: number(values, "max-messages-per-second"),
     maxBufferedBytes: integer(values, "max-buffered-bytes", 1, 2 ** 40),
-    roomHosts: (values["room-hosts"] ?? "auto") === "auto"
+    roomHosts: values["room-hosts"] === "auto"
       ? navigator.hardwareConcurrency
       : integer(values, "room-hosts", 0, 256),
     roomsPerHost: integer(values, "rooms-per-host", 1, 30000),
     cpuLimit: positive(values, "cpu-limit"),
+    wasmMemoryBudget: mebibytes(values, "wasm-memory-budget"),
   };
   try {
     if (values.rooms !== undefined) options.rooms = parseRoomIdStrategy(values.rooms);
@@ -120,6 +126,11 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
 export function maxMemoryPagesFrom(values: ServeFlagValues): number | undefined {
   const mib = integer(values, "memory-limit", 1, 4096);
   return mib === undefined ? undefined : mib * 16;
+}
+
+function mebibytes(values: ServeFlagValues, flag: keyof ServeFlagValues): number | undefined {
+  const mib = integer(values, flag, 1, 2 ** 30);
+  return mib === undefined ? undefined : mib * 2 ** 20;
 }
 
 function positive(values: ServeFlagValues, flag: keyof ServeFlagValues): number | undefined {
