@@ -92,6 +92,9 @@ export interface Metered {
 const I32 = ValType.I32;
 const OUT_OF_FUEL: FuncType = { params: [I32], results: [I32] };
 
+/** The custom section of branch hints (it must come before the code section). */
+const BRANCH_HINTS = "metadata.code.branch_hint";
+
 /** Custom sections that point at code offsets, which the rewrite moves: dropped. */
 const STALE_CUSTOM = /^(\.debug_|metadata\.code\.|sourceMappingURL$|external_debug_info$)/;
 
@@ -187,12 +190,20 @@ export function meter(module: WasmModule, options: MeterOptions): Metered {
     addFunction,
     nameHelper: (index, name) => added.push([index, name]),
   };
+  // Branch hints: every checkpoint's refuel is unlikely, so V8 keeps it (and the spills its call
+  // needs) out of the loop's hot path.
+  const hints = new ByteWriter(definedBefore * 8);
+  let hinted = 0;
   for (let i = 0; i < definedBefore; i++) {
     const body = m.bodies[i];
+    const unlikely: number[] = [];
     m.bodies[i] = {
-      bytes: meterBody(context, functionImports + i, body.bytes, body.offset),
+      bytes: meterBody(context, functionImports + i, body.bytes, body.offset, unlikely),
       offset: -1,
     };
+    hints.u32(remap(functionImports + i)).u32(unlikely.length);
+    for (const at of unlikely) hints.u32(at).u32(1).u8(0);
+    hinted++;
   }
 
   return {
@@ -205,6 +216,10 @@ export function meter(module: WasmModule, options: MeterOptions): Metered {
     typeIndex,
     finish() {
       m.customs = m.customs.filter((c) => !STALE_CUSTOM.test(c.name));
+      if (hinted > 0) {
+        const section = new ByteWriter(hints.length + 8).u32(hinted).bytes(hints.finish());
+        m.customs.push({ name: BRANCH_HINTS, bytes: section.finish(), after: 3 });
+      }
       for (const custom of m.customs) {
         if (custom.name !== "name") continue;
         const names = remapNames(custom.bytes, remap, added);
@@ -251,8 +266,17 @@ interface BodyContext {
   readonly nameHelper: (index: number, name: string) => void;
 }
 
-/** Meter one function body (its locals and instructions); `func` is its index before the rewrite. */
-function meterBody(c: BodyContext, func: number, bytes: Uint8Array, offset: number): Uint8Array {
+/**
+ * Meter one function body (its locals and instructions); `func` is its index before the rewrite.
+ * `unlikely` receives the body offset of each checkpoint's `if` (a branch hint).
+ */
+function meterBody(
+  c: BodyContext,
+  func: number,
+  bytes: Uint8Array,
+  offset: number,
+  unlikely: number[],
+): Uint8Array {
   const r = new ByteReader(bytes, 0, bytes.length, offset);
   const out = new ByteWriter(bytes.length * 2 + 64);
   // Locals: the declared groups, plus one i32 for the fuel.
@@ -270,6 +294,7 @@ function meterBody(c: BodyContext, func: number, bytes: Uint8Array, offset: numb
     out.u8(Op.I32Const);
     const at = out.paddedS32(0);
     out.u8(Op.I32Sub).u8(Op.LocalTee).u32(fuel).u8(Op.I32Const).u8(0).u8(Op.I32LtS);
+    unlikely.push(out.length);
     out.u8(Op.If).u8(0x40).u8(Op.LocalGet).u32(fuel).u8(Op.Call).u32(c.outOfFuel);
     out.u8(Op.LocalSet).u32(fuel).u8(Op.End);
     return at;

@@ -39,13 +39,16 @@ export interface GuestOutput {
 export interface GuestMetering {
   /** Fuel one event (and the start-up, `_initialize` and `initialize` together) may use. */
   readonly fuelPerEvent: number;
-  /** Fuel between two checks with the host: a time slice. */
+  /** Fuel between two checks with the host (a fraction of a time slice). */
   readonly fuelPerSlice: number;
   /**
-   * Suspend the guest after each slice (JS Promise Integration) so that other rooms, timers and
-   * I/O run; events then return Promises. Off: events run to the end (or the limit) at once.
+   * Suspend the guest once it has run `sliceMs` (JS Promise Integration) so that other rooms,
+   * timers and I/O run; events then return Promises. Off: events run to the end (or the limit)
+   * at once.
    */
   readonly slicing: boolean;
+  /** Milliseconds a guest runs between two suspensions, checked at each refuel. */
+  readonly sliceMs?: number;
   /** The CPU limit in seconds the budget stands for (for messages). */
   readonly cpuLimit: number;
   /** The server-wide budget of WASM memory the instance reserves its pages from. */
@@ -126,6 +129,8 @@ export class GuestInstance implements SimpleJamsocketService {
   #bytes: Uint8Array;
   /** Fuel granted to the running event so far. */
   #granted = 0;
+  /** When the running event started or last resumed (`performance.now()`). */
+  #runningSince = 0;
   /** The payload `copy_in` writes into guest memory. */
   #payload: string | Uint8Array | undefined;
   /** Pages reserved from the memory budget. */
@@ -373,6 +378,7 @@ export class GuestInstance implements SimpleJamsocketService {
     const metering = this.#metering!;
     const fuel = Math.min(metering.fuelPerSlice, metering.fuelPerEvent - used);
     this.#granted = used + fuel;
+    if (metering.slicing) this.#runningSince = performance.now();
     let result: number | Promise<number>;
     try {
       result = entry(fuel, a, b);
@@ -392,8 +398,9 @@ export class GuestInstance implements SimpleJamsocketService {
   }
 
   /**
-   * The guest's fuel went negative (`left`): end the event past the budget, else grant the next
-   * slice — after a macrotask when time slicing, so that other rooms, timers and I/O run.
+   * The guest's fuel went negative (`left`): end the event past the budget, else grant more —
+   * after a macrotask when time slicing and the guest has run for a slice, so that other rooms,
+   * timers and I/O run. Where it suspends depends on time; where it stops, only on fuel.
    */
   #outOfFuel(left: number): number | Promise<number> {
     const metering = this.#metering!;
@@ -402,8 +409,15 @@ export class GuestInstance implements SimpleJamsocketService {
     const next = Math.min(metering.fuelPerSlice, metering.fuelPerEvent - used);
     this.#granted = used + next;
     if (!metering.slicing) return next;
+    const now = performance.now();
+    if (now - this.#runningSince < (metering.sliceMs ?? 0)) return next;
     // A timer, not setImmediate: in Deno, a chain of immediates starves I/O.
-    return new Promise((resolve) => setTimeout(resolve, 0, next));
+    return new Promise((resolve) =>
+      setTimeout(() => {
+        this.#runningSince = performance.now();
+        resolve(next);
+      }, 0)
+    );
   }
 
   /** `memory.grow` of a metered guest: within the memory budget, or -1. */

@@ -106,11 +106,13 @@ export function guestMetering(options: WasmRunOptions = {}): GuestMetering {
   const cpuLimit = options.cpuLimit ?? DEFAULT_CPU_LIMIT;
   const timeSlice = options.timeSlice ?? DEFAULT_TIME_SLICE_MS;
   const fuelPerEvent = options.cpuLimitFuel ?? fuelForSeconds(cpuLimit);
-  const slice = Math.min(fuelForSeconds((timeSlice || 10) / 1000), 2 ** 30);
+  // With slicing, the guest checks the time four times a slice; without, every 10 ms of fuel.
+  const slice = Math.min(fuelForSeconds(timeSlice > 0 ? timeSlice / 4000 : 0.01), 2 ** 30);
   return {
     fuelPerEvent,
     fuelPerSlice: Math.max(1, Math.min(slice, fuelPerEvent)),
     slicing: timeSlice > 0,
+    sliceMs: timeSlice,
     cpuLimit,
     memoryBudget: options.memoryBudget,
   };
