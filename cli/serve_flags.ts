@@ -35,6 +35,7 @@ export const SERVE_FLAGS = {
   "cpu-limit": { type: "string" },
   "memory-limit": { type: "string" },
   "wasm-memory-budget": { type: "string" },
+  "time-slice": { type: "string" },
 } as const satisfies FlagOptions;
 
 /** Help text for {@linkcode SERVE_FLAGS}. */
@@ -62,6 +63,9 @@ export const SERVE_FLAGS_HELP = `
                                         process) get 503 [default: ${DEFAULT_ROOMS_PER_HOST}]
       --cpu-limit <SECONDS>             CPU one WASM event may use; past it only its room
                                         crashes (1011) [default: 2]
+      --time-slice <MS>                 Suspend a WASM event that ran this long so other
+                                        rooms run, then resume it; 0 runs events at once
+                                        [default: 5]
       --memory-limit <MiB>              Memory one WASM room may grow to [default: ${
   DEFAULT_MAX_MEMORY_PAGES / 16
 }]
@@ -100,6 +104,7 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     roomsPerHost: integer(values, "rooms-per-host", 1, 30000),
     cpuLimit: positive(values, "cpu-limit"),
     wasmMemoryBudget: mebibytes(values, "wasm-memory-budget"),
+    timeSlice: number(values, "time-slice"),
   };
   try {
     if (values.rooms !== undefined) options.rooms = parseRoomIdStrategy(values.rooms);

@@ -42,6 +42,14 @@ Deno.test("a bad command line gets one error line and exit code 2", async () => 
       ["serve", "x.wasm", "--cpu-limit", "0"],
       "error: Invalid value for '--cpu-limit': expected a number > 0, got '0'",
     ],
+    [
+      ["serve", "x.wasm", "--wasm-memory-budget", "0"],
+      "error: Invalid value for '--wasm-memory-budget': expected an integer from 1 to 1073741824, got '0'",
+    ],
+    [
+      ["serve", "x.wasm", "--time-slice", "soon"],
+      "error: Invalid value for '--time-slice': expected a number >= 0, got 'soon'",
+    ],
     [["serve"], "error: The following required argument was not provided: <MODULE>"],
     [["serve", "a.wasm", "b.wasm"], "error: Found argument 'b.wasm' which wasn't expected"],
     [

@@ -129,7 +129,10 @@ export class GuestInstance implements SimpleJamsocketService {
   #bytes: Uint8Array;
   /** Fuel granted to the running event so far. */
   #granted = 0;
-  /** When the running event started or last resumed (`performance.now()`). */
+  /**
+   * When the running event last resumed, or first ran out of fuel (`performance.now()`); 0 until
+   * then, so that short events never read the clock.
+   */
   #runningSince = 0;
   /** The payload `copy_in` writes into guest memory. */
   #payload: string | Uint8Array | undefined;
@@ -378,7 +381,7 @@ export class GuestInstance implements SimpleJamsocketService {
     const metering = this.#metering!;
     const fuel = Math.min(metering.fuelPerSlice, metering.fuelPerEvent - used);
     this.#granted = used + fuel;
-    if (metering.slicing) this.#runningSince = performance.now();
+    this.#runningSince = 0;
     let result: number | Promise<number>;
     try {
       result = entry(fuel, a, b);
@@ -410,6 +413,7 @@ export class GuestInstance implements SimpleJamsocketService {
     this.#granted = used + next;
     if (!metering.slicing) return next;
     const now = performance.now();
+    if (this.#runningSince === 0) this.#runningSince = now;
     if (now - this.#runningSince < (metering.sliceMs ?? 0)) return next;
     // A timer, not setImmediate: in Deno, a chain of immediates starves I/O.
     return new Promise((resolve) =>
