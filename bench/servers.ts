@@ -105,6 +105,15 @@ export const SERVERS: readonly ServerDef[] = [
         : jamsocket("examples/wasm/counter.wasm", context, []),
   },
   {
+    name: "jamsocket-wasm-sync",
+    description:
+      "ours, WASM in-process, metered without time slicing: `serve examples/wasm/counter.wasm --time-slice 0`",
+    protocol: "ws",
+    node: false,
+    maxRooms: 3000,
+    command: (context) => jamsocket("examples/wasm/counter.wasm", context, ["--time-slice", "0"]),
+  },
+  {
     name: "jamsocket-wasm-plain",
     description:
       "ours, WASM in-process, not metered (`bench/servers/wasm_unmetered.ts`): what metering costs",

@@ -9,7 +9,7 @@ import { RoomCrashError } from "../room/room_engine.ts";
 import type { ClientId, SimpleJamsocketService } from "../service.ts";
 import { utf8Length } from "../util/utf8.ts";
 import { API_PROTOCOL, API_VERSION, type GuestExports, WASI_MODULE } from "./_abi.ts";
-import { COPY_IN, entryName } from "./_entry_points.ts";
+import { COPY_IN, EVENT_EXPORT, EventKind } from "./_entry_points.ts";
 import { BYTES_PER_FUEL_SHIFT, FUEL_EXPORT, METER_MODULE } from "./_meter.ts";
 import type { WasmMemoryBudget } from "./memory_budget.ts";
 import { GuestExit, WasiShim } from "./wasi.ts";
@@ -19,7 +19,7 @@ const encoder = new TextEncoder();
 /** JS Promise Integration, which Deno 2.9's lib does not type yet. */
 const JSPI = WebAssembly as unknown as {
   Suspending: new (fn: (fuel: number) => number | Promise<number>) => WebAssembly.ImportValue;
-  promising(fn: Entry): (fuel: number, a: number, b: number) => Promise<number>;
+  promising(fn: Entry): (fuel: number, kind: number, a: number, b: number) => Promise<number>;
 };
 
 /**
@@ -67,18 +67,8 @@ export interface GuestConfig {
   readonly metering?: GuestMetering;
 }
 
-/** A metered guest's entry point (see `_entry_points.ts`): `(fuel, a, b) -> fuel left`. */
-type Entry = (fuel: number, a: number, b: number) => number | Promise<number>;
-
-interface Entries {
-  boot: Entry;
-  initialize: Entry;
-  connect?: Entry;
-  disconnect?: Entry;
-  message?: Entry;
-  binary?: Entry;
-  timer?: Entry;
-}
+/** A metered guest's entry point (see `_entry_points.ts`): `(fuel, kind, a, b) -> fuel left`. */
+type Entry = (fuel: number, kind: number, a: number, b: number) => number | Promise<number>;
 
 /**
  * Fuel a call to each host function costs a metered guest, beyond the instruction
@@ -124,7 +114,8 @@ export class GuestInstance implements SimpleJamsocketService {
   readonly #wasi: WasiShim;
   readonly #exports: GuestExports;
   readonly #metering: GuestMetering | undefined;
-  readonly #entries: Entries | undefined;
+  /** The metered guest's entry point, through `WebAssembly.promising` when time slicing. */
+  readonly #event: Entry | undefined;
   readonly #fuel: WebAssembly.Global | undefined;
   #bytes: Uint8Array;
   /** Fuel granted to the running event so far. */
@@ -210,19 +201,8 @@ export class GuestInstance implements SimpleJamsocketService {
       return;
     }
     this.#fuel = instance.exports[FUEL_EXPORT] as WebAssembly.Global;
-    const entry = (name: Parameters<typeof entryName>[0]) => {
-      const fn = instance.exports[entryName(name)] as Entry | undefined;
-      return fn && metering.slicing ? JSPI.promising(fn) : fn;
-    };
-    this.#entries = {
-      boot: entry("boot")!,
-      initialize: entry("initialize")!,
-      connect: entry("connect"),
-      disconnect: entry("disconnect"),
-      message: entry("message"),
-      binary: entry("binary"),
-      timer: entry("timer"),
-    };
+    const event = instance.exports[EVENT_EXPORT] as Entry;
+    this.#event = metering.slicing ? JSPI.promising(event) : event;
     let started: void | Promise<void>;
     try {
       started = this.#startMetered(roomId);
@@ -237,8 +217,9 @@ export class GuestInstance implements SimpleJamsocketService {
   }
 
   connect(client: ClientId): void | Promise<void> {
-    const entries = this.#entries;
-    if (entries) return entries.connect && this.#run("connect", entries.connect, client);
+    if (this.#event) {
+      return this.#exports.connect && this.#run("connect", EventKind.Connect, client);
+    }
     try {
       this.#exports.connect?.(client);
     } catch (error) {
@@ -247,8 +228,9 @@ export class GuestInstance implements SimpleJamsocketService {
   }
 
   disconnect(client: ClientId): void | Promise<void> {
-    const entries = this.#entries;
-    if (entries) return entries.disconnect && this.#run("disconnect", entries.disconnect, client);
+    if (this.#event) {
+      return this.#exports.disconnect && this.#run("disconnect", EventKind.Disconnect, client);
+    }
     try {
       this.#exports.disconnect?.(client);
     } catch (error) {
@@ -257,14 +239,12 @@ export class GuestInstance implements SimpleJamsocketService {
   }
 
   message(client: ClientId, text: string): void | Promise<void> {
-    const entries = this.#entries;
-    if (entries) {
-      if (entries.message === undefined) return;
-      this.#payload = text;
-      return this.#run("message", entries.message, client, utf8Length(text));
-    }
     const exports = this.#exports;
     if (exports.message === undefined) return;
+    if (this.#event) {
+      this.#payload = text;
+      return this.#run("message", EventKind.Message, client, utf8Length(text));
+    }
     try {
       const length = utf8Length(text);
       const [ptr, size] = this.#allocate(length);
@@ -286,8 +266,7 @@ export class GuestInstance implements SimpleJamsocketService {
   }
 
   timer(): void | Promise<void> {
-    const entries = this.#entries;
-    if (entries) return entries.timer && this.#run("timer", entries.timer);
+    if (this.#event) return this.#exports.timer && this.#run("timer", EventKind.Timer);
     try {
       this.#exports.timer?.();
     } catch (error) {
@@ -322,26 +301,12 @@ export class GuestInstance implements SimpleJamsocketService {
     this.#checkVersions();
   }
 
-  /** The metered start-up: boot (start function, `_initialize`) and `initialize`, one budget. */
+  /** The metered start-up (start function, `_initialize`, `initialize`): one event. */
   #startMetered(roomId: string): void | Promise<void> {
-    const entries = this.#entries!;
-    const initialize = () => {
-      this.#payload = roomId;
-      return this.#run(
-        "initialize",
-        entries.initialize,
-        utf8Length(roomId),
-        0,
-        this.lastEventFuel,
-      );
-    };
-    const booted = this.#run("initialize", entries.boot);
-    if (booted === undefined) {
-      const initialized = initialize();
-      if (initialized === undefined) return this.#checkVersions();
-      return initialized.then(() => this.#checkVersions());
-    }
-    return booted.then(initialize).then(() => this.#checkVersions());
+    this.#payload = roomId;
+    const started = this.#run("initialize", EventKind.StartUp, utf8Length(roomId));
+    if (started === undefined) return this.#checkVersions();
+    return started.then(() => this.#checkVersions());
   }
 
   #checkVersions(): void {
@@ -354,15 +319,13 @@ export class GuestInstance implements SimpleJamsocketService {
     client: ClientId,
     data: Uint8Array,
   ): void | Promise<void> {
-    const entries = this.#entries;
-    if (entries) {
-      const entry = entries[hook];
-      if (entry === undefined) return;
-      this.#payload = data;
-      return this.#run(hook, entry, client, data.length);
-    }
     const call = this.#exports[hook];
     if (call === undefined) return;
+    if (this.#event) {
+      this.#payload = data;
+      const kind = hook === "message" ? EventKind.Message : EventKind.Binary;
+      return this.#run(hook, kind, client, data.length);
+    }
     try {
       const [ptr, size] = this.#allocate(data.length);
       this.#bytes.set(data, ptr);
@@ -373,18 +336,15 @@ export class GuestInstance implements SimpleJamsocketService {
     }
   }
 
-  /**
-   * Run one metered event: grant the first slice (what is left of the budget after `used`),
-   * call the entry point, record the fuel it used.
-   */
-  #run(call: string, entry: Entry, a = 0, b = 0, used = 0): void | Promise<void> {
+  /** Run one metered event: grant the first slice, call the entry point, record the fuel used. */
+  #run(call: string, kind: number, a = 0, b = 0): void | Promise<void> {
     const metering = this.#metering!;
-    const fuel = Math.min(metering.fuelPerSlice, metering.fuelPerEvent - used);
-    this.#granted = used + fuel;
+    const fuel = Math.min(metering.fuelPerSlice, metering.fuelPerEvent);
+    this.#granted = fuel;
     this.#runningSince = 0;
     let result: number | Promise<number>;
     try {
-      result = entry(fuel, a, b);
+      result = this.#event!(fuel, kind, a, b);
     } catch (error) {
       throw crash(call, error, metering);
     }
