@@ -4,10 +4,11 @@
  * - group `compute`: the CPU-bound guest (`examples/wasm/compute.wasm`, a sieve of Eratosthenes
  *   in Rust) answering one `"2000000"`: unmetered (baseline), metered without time slicing,
  *   metered with time slicing (every 5 ms of fuel the guest is suspended behind a 0 ms timer);
- * - group `event`: one `increment` to the WASM counter through a `LocalEngine`, unmetered vs
- *   metered (one entry call per event, no JSPI) vs metered and time sliced (the entry is
- *   called through `WebAssembly.promising`, and the room awaits its Promise) — the per-message
- *   price of slicing on the echo hot path;
+ * - group `event`: 20,000 `increment`s to the WASM counter through a `LocalEngine`, queued at once
+ *   and run one after the other, unmetered vs metered (one entry call per event, no JSPI) vs
+ *   metered and time sliced (the entry is called through `WebAssembly.promising`, and the room
+ *   awaits each event's Promise before the next) — divide by 20,000 for the per-message price of
+ *   slicing on the echo hot path;
  * - group `start`: a new room's guest instance (instantiation and start-up), unmetered vs
  *   metered.
  *
@@ -80,18 +81,21 @@ const output: RoomOutput = {
   },
 };
 
-/** Send one message and wait until the engine has run it. */
-async function oneEvent(room: LocalEngine): Promise<void> {
-  const before = sent;
-  room.message(1, "increment");
-  while (sent === before) await Promise.resolve();
+/**
+ * Queue `count` messages and wait until the engine has run them all. (Bench functions that
+ * await must be `async`: `deno bench` does not await a plain function's Promise.)
+ */
+async function events(room: LocalEngine, count: number): Promise<void> {
+  const target = sent + count;
+  for (let i = 0; i < count; i++) room.message(1, "increment");
+  while (sent < target) await Promise.resolve();
 }
 
 /** A room engine running the counter, started. */
 async function engine(service: WasmService, timeSlice: number): Promise<LocalEngine> {
   const room = new LocalEngine("bench", service.roomFactory({ timeSlice }), output, quiet);
   room.connect(1);
-  await oneEvent(room);
+  await events(room, 1);
   return room;
 }
 const eventPlain = await engine(counterPlain, 0);
@@ -99,20 +103,23 @@ const eventSync = await engine(counterMetered, 0);
 const eventSliced = await engine(counterMetered, 5);
 
 Deno.bench({
-  name: "event: unmetered",
+  name: "event ×20,000: unmetered",
   group: "event",
+  n: 20,
   baseline: true,
-  fn: () => oneEvent(eventPlain),
+  fn: async () => await events(eventPlain, 20_000),
 });
 Deno.bench({
-  name: "event: metered",
+  name: "event ×20,000: metered",
   group: "event",
-  fn: () => oneEvent(eventSync),
+  n: 20,
+  fn: async () => await events(eventSync, 20_000),
 });
 Deno.bench({
-  name: "event: metered, time sliced (JSPI)",
+  name: "event ×20,000: metered, time sliced (JSPI)",
   group: "event",
-  fn: () => oneEvent(eventSliced),
+  n: 20,
+  fn: async () => await events(eventSliced, 20_000),
 });
 
 Deno.bench({
