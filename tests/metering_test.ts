@@ -12,7 +12,7 @@ import { guestMetering, loadWasmService, type WasmService } from "../wasm/host.t
 import { TestClient, WAIT_MS } from "./_client.ts";
 import { fixture } from "./_fixtures.ts";
 import { startServer, type TestServer } from "./_server.ts";
-import { wat } from "./_wat.ts";
+import { guestWat, wat } from "./_wat.ts";
 
 const CPU_LIMIT = 0.5;
 /** Generous: other test files share the 2 CPUs; the benchmark measures the real figures. */
@@ -304,4 +304,31 @@ Deno.test("in a room host, a spinning guest crashes its room at the CPU limit, n
   assert.match(text, /^jamsocket_room_host_restarts_total 0$/m);
   assert.match(text, /^jamsocket_room_crashes_total\{reason="cpu_limit"\} 1$/m);
   await healthy.close();
+});
+
+Deno.test("a guest that loops through tail calls, or through call_indirect, is stopped at its budget", async () => {
+  const bytes = wat(
+    guestWat(
+      `(if (i32.eq (local.get $len) (i32.const 4))
+         (then (return_call $ping (i32.const 0))))
+       (loop $again (call_indirect (type $loop) (i32.const 0) (i32.const 0)) (br $again))`,
+      "",
+      `(type $loop (func (param i32)))
+       (table 1 funcref)
+       (elem (i32.const 0) func $spin)
+       (func $spin (type $loop))
+       (func $ping (param i32) (return_call $pong (i32.add (local.get 0) (i32.const 1))))
+       (func $pong (param i32) (return_call $ping (local.get 0)))`,
+    ),
+    { tail_call: true },
+  );
+  const loops = await loadWasmService(bytes, { name: "loops.wasm" });
+  for (const text of ["tail", "indirect"]) {
+    const { instance } = guest(loops, 5_000_000, 10_000, false);
+    await assert.rejects(
+      async () => await instance.message(1, text),
+      (error) => error instanceof RoomCrashError && error.kind === "cpu_limit",
+      text,
+    );
+  }
 });
