@@ -149,9 +149,16 @@ export class GuestInstance implements SimpleJamsocketService {
       );
     }
     this.#pages = initialPages;
-    /** Charge a metered guest for a host call (its fuel is in the global during the call). */
+    /**
+     * Charge a metered guest for a host call (its fuel is in the global during the call); far
+     * past its budget, end the event here rather than let the i32 fuel wrap around.
+     */
     const charge = (fuel: number) => {
-      if (this.#fuel) this.#fuel.value -= fuel;
+      const global = this.#fuel;
+      if (global === undefined) return;
+      const left = global.value - fuel;
+      if (left < -(2 ** 30)) throw new CpuLimitExceeded();
+      global.value = left;
     };
     const wasi = this.#wasi.importsFor(config.module);
     const imports: WebAssembly.Imports = {
