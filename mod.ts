@@ -63,7 +63,9 @@ export { parseShutdownPolicy, type ShutdownPolicy } from "./room/shutdown_policy
 export {
   loadWasmService,
   WasmLoadError,
+  type WasmRunOptions,
   WasmService,
   type WasmServiceOptions,
   type WasmSource,
 } from "./wasm/host.ts";
+export { WasmMemoryBudget } from "./wasm/memory_budget.ts";

@@ -254,9 +254,9 @@ export const SCENARIOS: Readonly<Record<ScenarioName, ScenarioDef>> = {
     short: { kind: "hog", baselineMs: 500, cpuLimitS: 1 },
     long: { kind: "hog", baselineMs: 2000, cpuLimitS: 1 },
     reps: [1, 3],
-    only: ["jamsocket-hosts"],
+    only: ["jamsocket-wasm", "jamsocket-hosts"],
     describe: () =>
-      "a spinning WASM room, --room-hosts 2 --cpu-limit 1; closed-loop echo in a healthy room",
+      "a spinning WASM room, --cpu-limit 1 (in-process, metered; or --room-hosts 2); closed-loop echo in a healthy room",
     metrics: [
       {
         key: "baseP50Ms",

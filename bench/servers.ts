@@ -67,6 +67,12 @@ function jamsocket(
   ];
 }
 
+/** The spinning guest the `hog` scenario serves. */
+function spinModuleOf(context: ServerContext): string {
+  if (context.spinModule === undefined) throw new Error("The hog scenario needs its module");
+  return context.spinModule;
+}
+
 /** `--cpu-prof --cpu-prof-dir <dir>` when profiling (the same flags for Deno and Node). */
 function profileFlags(context: ServerContext): string[] {
   return context.cpuProfDir === undefined
@@ -88,11 +94,43 @@ export const SERVERS: readonly ServerDef[] = [
   },
   {
     name: "jamsocket-wasm",
-    description: "ours, WASM in-process: `serve examples/wasm/counter.wasm --room-hosts 0`",
+    description:
+      "ours, WASM as `jamsocket serve examples/wasm/counter.wasm` runs it: metered and time sliced, in-process (`hog`: `--cpu-limit 1`)",
     protocol: "ws",
     node: false,
     maxRooms: 3000,
-    command: (context) => jamsocket("examples/wasm/counter.wasm", context, ["--room-hosts", "0"]),
+    command: (context) =>
+      context.scenario === "hog"
+        ? jamsocket(spinModuleOf(context), context, ["--cpu-limit", "1"])
+        : jamsocket("examples/wasm/counter.wasm", context, []),
+  },
+  {
+    name: "jamsocket-wasm-sync",
+    description:
+      "ours, WASM in-process, metered without time slicing: `serve examples/wasm/counter.wasm --time-slice 0`",
+    protocol: "ws",
+    node: false,
+    maxRooms: 3000,
+    command: (context) => jamsocket("examples/wasm/counter.wasm", context, ["--time-slice", "0"]),
+  },
+  {
+    name: "jamsocket-wasm-plain",
+    description:
+      "ours, WASM in-process, not metered (`bench/servers/wasm_unmetered.ts`): what metering costs",
+    protocol: "ws",
+    node: false,
+    maxRooms: 3000,
+    command: (context) => [
+      DENO,
+      "run",
+      "-A",
+      ...profileFlags(context),
+      "bench/servers/wasm_unmetered.ts",
+      "examples/wasm/counter.wasm",
+      "--port",
+      String(context.port),
+      ...(context.heartbeat ? [] : ["--heartbeat-interval", "0"]),
+    ],
   },
   {
     name: "jamsocket-hosts",
@@ -102,10 +140,7 @@ export const SERVERS: readonly ServerDef[] = [
     node: false,
     command: (context) => {
       if (context.scenario === "hog") {
-        if (context.spinModule === undefined) {
-          throw new Error("The hog scenario needs its module");
-        }
-        return jamsocket(context.spinModule, context, [
+        return jamsocket(spinModuleOf(context), context, [
           "--room-hosts",
           "2",
           "--cpu-limit",

@@ -41,6 +41,8 @@ export const SERVE_FLAGS = {
   "rooms-per-host": { type: "string" },
   "cpu-limit": { type: "string" },
   "memory-limit": { type: "string" },
+  "wasm-memory-budget": { type: "string" },
+  "time-slice": { type: "string" },
 } as const satisfies FlagOptions;
 
 /** Help text for {@linkcode SERVE_FLAGS}. */
@@ -73,16 +75,23 @@ export const SERVE_FLAGS_HELP = `
                                         limit [default: 0]
       --max-buffered-bytes <BYTES>      Close a client whose unsent output passes this,
                                         because it reads too slowly (1008) [default: 4194304]
-      --room-hosts <N|auto>             Child processes that run WASM rooms, so one room
-                                        that spins cannot stall the others; 0 runs them in
-                                        this process; auto is one per CPU [default: auto]
-      --rooms-per-host <N>              New WASM rooms past this many per host get 503
-                                        [default: ${DEFAULT_ROOMS_PER_HOST}]
-      --cpu-limit <SECONDS>             Stop a room host whose event runs longer, crashing
-                                        its rooms (1011) [default: 2]
+      --room-hosts <N|auto>             Run WASM rooms in N child processes (process
+                                        isolation on top of metering); 0 runs them metered
+                                        and time sliced in this process; auto is one per
+                                        CPU [default: 0]
+      --rooms-per-host <N>              New WASM rooms past this many per host (or in this
+                                        process) get 503 [default: ${DEFAULT_ROOMS_PER_HOST}]
+      --cpu-limit <SECONDS>             CPU one WASM event may use; past it only its room
+                                        crashes (1011) [default: 2]
+      --time-slice <MS>                 Suspend a WASM event that ran this long so other
+                                        rooms run, then resume it; 0 runs events at once
+                                        [default: 5]
       --memory-limit <MiB>              Memory one WASM room may grow to [default: ${
   DEFAULT_MAX_MEMORY_PAGES / 16
-}]`;
+}]
+      --wasm-memory-budget <MiB>        WASM memory all rooms together may hold; past it
+                                        memory.grow fails in the guest and new rooms get
+                                        503 [default: half of this machine's memory]`;
 
 /** The parsed values of {@linkcode SERVE_FLAGS}. */
 export type ServeFlagValues = {
@@ -124,11 +133,13 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     maxMessageBytes: integer(values, "max-message-size", 1, 2 ** 31),
     maxMessagesPerSecond: number(values, "max-messages-per-second"),
     maxBufferedBytes: integer(values, "max-buffered-bytes", 1, 2 ** 40),
-    roomHosts: (values["room-hosts"] ?? "auto") === "auto"
+    roomHosts: values["room-hosts"] === "auto"
       ? navigator.hardwareConcurrency
       : integer(values, "room-hosts", 0, 256),
     roomsPerHost: integer(values, "rooms-per-host", 1, 30000),
     cpuLimit: positive(values, "cpu-limit"),
+    wasmMemoryBudget: mebibytes(values, "wasm-memory-budget"),
+    timeSlice: number(values, "time-slice"),
   };
   try {
     if (values["allowed-origin"] !== undefined) {
@@ -173,6 +184,11 @@ function folder(values: ServeFlagValues, flag: StringFlag): string | undefined {
     if (!(error instanceof Deno.errors.NotFound)) reason = (error as Error).message;
   }
   throw new UsageError(`Invalid value for '--${flag}': "${path}": ${reason}`);
+}
+
+function mebibytes(values: ServeFlagValues, flag: StringFlag): number | undefined {
+  const mib = integer(values, flag, 1, 2 ** 30);
+  return mib === undefined ? undefined : mib * 2 ** 20;
 }
 
 function positive(values: ServeFlagValues, flag: StringFlag): number | undefined {

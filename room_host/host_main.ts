@@ -14,8 +14,14 @@
 
 import { describeError, type Logger } from "../util/logger.ts";
 import { RoomCrashError } from "../room/room_engine.ts";
-import { type GuestConfig, GuestInstance, type GuestOutput } from "../wasm/guest_instance.ts";
+import {
+  type GuestConfig,
+  GuestInstance,
+  type GuestMetering,
+  type GuestOutput,
+} from "../wasm/guest_instance.ts";
 import { loadWasmService } from "../wasm/host.ts";
+import { WasmMemoryBudget } from "../wasm/memory_budget.ts";
 import {
   Frame,
   type FrameCursor,
@@ -40,6 +46,11 @@ export interface HostLoadOptions {
   maxMemoryPages: number;
   args: string[];
   env: Record<string, string>;
+  metering: boolean;
+  /** The front's fuel budgets (its calibration), so that every host stops guests alike. */
+  limits?: Omit<GuestMetering, "memoryBudget" | "slicing">;
+  /** This host's share of the server-wide WASM memory budget, in bytes. */
+  memoryBudget?: number;
 }
 
 /** One incarnation of a room on this host. */
@@ -111,7 +122,12 @@ export async function runRoomHost(
     const options = JSON.parse(frame.prefixedText()) as HostLoadOptions;
     try {
       const service = await loadWasmService(frame.rest().slice(), { ...options, logger });
-      config = { module: service.module, logger, args: options.args, env: options.env };
+      const memoryBudget = options.memoryBudget === undefined
+        ? undefined
+        : new WasmMemoryBudget(options.memoryBudget);
+      config = service.guestConfig(
+        options.limits ? { ...options.limits, slicing: false, memoryBudget } : { timeSlice: 0 },
+      );
       out.empty(Frame.Ready);
     } catch (error) {
       const message = describeError(error);

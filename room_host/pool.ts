@@ -10,7 +10,7 @@ import { HttpError } from "../http/http_error.ts";
 import { describeError, type Logger } from "../util/logger.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { RoomEngineFactory } from "../room/room_engine.ts";
-import type { WasmService } from "../wasm/host.ts";
+import { guestMetering, type WasmService } from "../wasm/host.ts";
 import { HostProcess, type HostProcessConfig } from "./host_process.ts";
 import { PROGRESS_INTERVAL_MS } from "./protocol.ts";
 import { RemoteEngine } from "./remote_engine.ts";
@@ -35,6 +35,14 @@ export interface RoomHostPoolOptions {
   readonly logger: Logger;
   /** Counters (host restarts). */
   readonly metrics: Metrics;
+  /** The server-wide WASM memory budget in bytes, shared equally by the hosts. */
+  readonly memoryBudget?: number;
+}
+
+/** The fuel budgets of a metered guest in a host: no time slicing, the front's calibration. */
+function limitsOf(cpuLimit: number) {
+  const { fuelPerEvent, fuelPerSlice } = guestMetering({ cpuLimit, timeSlice: 0 });
+  return { fuelPerEvent, fuelPerSlice, cpuLimit };
 }
 
 /** The longest wait before starting a host again after hosts keep failing to start. */
@@ -115,6 +123,11 @@ export class RoomHostPool {
         maxMemoryPages: service.options.maxMemoryPages,
         args: [...service.options.args],
         env: { ...service.options.env },
+        metering: service.metered,
+        limits: service.metered ? limitsOf(options.cpuLimit) : undefined,
+        memoryBudget: options.memoryBudget === undefined
+          ? undefined
+          : Math.floor(options.memoryBudget / options.hosts),
       },
       module: service.bytes,
       logger: options.logger,
@@ -130,7 +143,8 @@ export class RoomHostPool {
     };
     this.#hosts = Array.from({ length: options.hosts }, () => undefined);
     for (let slot = 0; slot < options.hosts; slot++) this.#start(slot);
-    const limitMs = options.cpuLimit * 1000;
+    // A metered guest stops itself at the CPU limit; the watchdog is the backstop.
+    const limitMs = (service.metered ? options.cpuLimit * 2 + 1 : options.cpuLimit) * 1000;
     const everyMs = Math.min(250, limitMs / 4);
     let lastCheck = performance.now();
     this.#watchdog = setInterval(() => {

@@ -1,10 +1,12 @@
 /**
- * Where a service's rooms run: native services and in-process WASM in this process, or WASM
- * rooms in a pool of room host processes.
+ * Where a service's rooms run: native services and in-process WASM in this process (metered, so
+ * that each room's events have a CPU budget and are time sliced), or WASM rooms in a pool of room
+ * host processes.
  *
  * @module
  */
 
+import { HttpError } from "../http/http_error.ts";
 import { LocalEngine } from "../room/local_engine.ts";
 import type { Logger } from "../util/logger.ts";
 import type { Metrics } from "../http/metrics.ts";
@@ -15,7 +17,8 @@ import {
   type JamsocketServiceFactory,
   toServiceFactory,
 } from "../service.ts";
-import { WasmService } from "../wasm/host.ts";
+import { DEFAULT_CPU_LIMIT, WasmService } from "../wasm/host.ts";
+import { defaultWasmMemoryBudget, PAGE_BYTES, WasmMemoryBudget } from "../wasm/memory_budget.ts";
 
 /** Anything `serve()` and `createHandler()` run: a service class, a factory, or a WASM service. */
 export type ServiceDefinition = JamsocketServiceClass | JamsocketServiceFactory | WasmService;
@@ -36,11 +39,34 @@ export interface IsolationOptions {
    */
   roomsPerHost?: number;
   /**
-   * Seconds one event may run in a room host; past it the host is killed, its rooms crash (1011)
-   * and a new host starts. Many short events in a row never add up to it.
+   * CPU seconds one event of a WASM room may use. A metered guest (the default for modules
+   * loaded from bytes) that goes past it traps in its own call: its room crashes (1011), every
+   * other room goes on. The seconds become a budget of fuel through a calibration done once per
+   * process (see `wasm/fuel.ts`). In room hosts, a host stuck for twice as long (plus 1 s) is
+   * killed as a backstop, crashing its rooms; for unmetered guests that is the only limit
+   * (one event, however many short events come in a row).
    * @default {2}
    */
   cpuLimit?: number;
+  /**
+   * The CPU limit in fuel units instead of seconds: deterministic on any machine (the same input
+   * stops at the same instruction), for replay.
+   */
+  cpuLimitFuel?: number;
+  /**
+   * Milliseconds a metered WASM room in this process runs before it is suspended so that other
+   * rooms, timers and I/O run (time slicing); the event then goes on where it was. `0` turns
+   * slicing off: an event runs to its end (or its CPU limit) at once. Room hosts do not slice.
+   * @default {5}
+   */
+  timeSlice?: number;
+  /**
+   * Bytes of WASM memory all rooms together may hold (initial memory and `memory.grow`). Past it
+   * a guest's `memory.grow` returns -1 and a new room gets 503. With room hosts, each host gets
+   * an equal share.
+   * @default {half of the machine's memory}
+   */
+  wasmMemoryBudget?: number;
   /** The command that starts a room host. @default {`deno run` of room_host/host_main.ts} */
   roomHostCommand?: readonly string[];
 }
@@ -83,14 +109,17 @@ export function createServiceRuntime(
 ): ServiceRuntime {
   const roomsPerHost = options.roomsPerHost ?? DEFAULT_ROOMS_PER_HOST;
   const hosts = options.roomHosts ?? 0;
+  const cpuLimit = options.cpuLimit ?? DEFAULT_CPU_LIMIT;
+  const memoryLimit = options.wasmMemoryBudget ?? defaultWasmMemoryBudget();
   if (service instanceof WasmService && hosts > 0) {
     const pool = new RoomHostPool(service, {
       hosts,
       roomsPerHost,
-      cpuLimit: options.cpuLimit ?? 2,
+      cpuLimit,
       command: options.roomHostCommand,
       logger,
       metrics,
+      memoryBudget: memoryLimit,
     });
     return {
       engineFactory: pool.engineFactory,
@@ -106,13 +135,47 @@ export function createServiceRuntime(
       close: () => pool.close(),
     };
   }
-  const isWasm = service instanceof WasmService;
-  const factory = isWasm ? service.factory : toServiceFactory(service);
+  if (!(service instanceof WasmService)) {
+    const factory = toServiceFactory(service);
+    return {
+      engineFactory: (roomId, output) => new LocalEngine(roomId, factory, output, logger),
+      capacity: Infinity,
+      hosts: 0,
+      queueDepth: 0,
+      close: () => Promise.resolve(),
+    };
+  }
+  const memory = new WasmMemoryBudget(memoryLimit);
+  const factory = service.roomFactory({
+    cpuLimit,
+    cpuLimitFuel: options.cpuLimitFuel,
+    timeSlice: options.timeSlice,
+    memoryBudget: memory,
+  });
   return {
     engineFactory: (roomId, output) => new LocalEngine(roomId, factory, output, logger),
-    capacity: isWasm ? roomsPerHost : Infinity,
+    get capacity() {
+      checkMemoryFor(service, memory);
+      return roomsPerHost;
+    },
     hosts: 0,
     queueDepth: 0,
     close: () => Promise.resolve(),
   };
+}
+
+/**
+ * Refuse a new room (503, before the WebSocket upgrade) when the memory budget cannot hold the
+ * memory a room of `service` starts with.
+ */
+function checkMemoryFor(service: WasmService, memory: WasmMemoryBudget): void {
+  if (service.initialPages <= memory.freePages) return;
+  const mib = (bytes: number) =>
+    bytes < 2 ** 20 ? `${Math.round(bytes / 1024)} KiB` : `${Math.round(bytes / 2 ** 20)} MiB`;
+  throw new HttpError(
+    503,
+    `Server is out of WASM memory (${mib(memory.usedBytes)} of its ${
+      mib(memory.limitBytes)
+    } budget in use; a room needs ${mib(service.initialPages * PAGE_BYTES)}); try again later`,
+  );
 }

@@ -41,7 +41,15 @@ import { consoleLogger } from "../util/logger.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const RUST_WORKSPACE = join(ROOT, "examples/wasm/rust");
-const RUST_CRATES = ["counter", "echo", "clock", "binary-echo", "randomness", "cpu-hog"] as const;
+const RUST_CRATES = [
+  "counter",
+  "echo",
+  "clock",
+  "binary-echo",
+  "randomness",
+  "cpu-hog",
+  "compute",
+] as const;
 const C_SOURCE = join(ROOT, "examples/wasm/c/echo.c");
 const C_OUTPUT = join(ROOT, "examples/wasm/echo_c.wasm");
 const AS_PROJECT = join(ROOT, "examples/assemblyscript");

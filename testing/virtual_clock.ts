@@ -58,6 +58,11 @@ export class VirtualClock implements Clock {
     return this.#timers.size;
   }
 
+  /** When the next timer falls due, or undefined when none is set. */
+  nextDue(): number | undefined {
+    return this.#next()?.due;
+  }
+
   /**
    * Move the clock `ms` forward, running each timer as its time comes (the clock reads the timer's
    * due time while it runs). Timers that a callback sets run too if they fall due in the window.

@@ -8,9 +8,9 @@ import wabtInit from "wabt";
 
 const wabt = await wabtInit();
 
-/** Compile WAT source to a module's bytes. */
-export function wat(source: string): Uint8Array {
-  const module = wabt.parseWat("test.wat", source);
+/** Compile WAT source to a module's bytes, with wabt's `features` (e.g. `{ exceptions: true }`). */
+export function wat(source: string, features?: Record<string, boolean>): Uint8Array {
+  const module = wabt.parseWat("test.wat", source, features);
   try {
     return new Uint8Array(module.toBinary({}).buffer);
   } finally {

@@ -89,6 +89,14 @@ Deno.test("a bad command line gets one error line, a pointer to --help, and exit
       ["serve", "x.wasm", "--cpu-limit", "0"],
       "Invalid value for '--cpu-limit': expected a number > 0, got '0'",
     ],
+    [
+      ["serve", "x.wasm", "--wasm-memory-budget", "0"],
+      "Invalid value for '--wasm-memory-budget': expected an integer from 1 to 1073741824, got '0'",
+    ],
+    [
+      ["serve", "x.wasm", "--time-slice", "soon"],
+      "Invalid value for '--time-slice': expected a number >= 0, got 'soon'",
+    ],
     [["serve"], "The following required argument was not provided: <MODULE>"],
     [["serve", "a.wasm", "b.wasm"], "Found argument 'b.wasm' which wasn't expected"],
     [

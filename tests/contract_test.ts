@@ -1,6 +1,8 @@
 /**
  * One contract, run against the native TypeScript examples and their WASM twins (Rust, and C for
- * echo): same messages, same ids, same timer behaviour, same binary frames.
+ * echo): same messages, same ids, same timer behaviour, same binary frames. The WASM twins run
+ * metered (the default) in-process and in room hosts, and unmetered: metering changes nothing a
+ * client sees.
  */
 
 import assert from "node:assert/strict";
@@ -13,8 +15,8 @@ import { loadWasmService } from "../wasm/host.ts";
 import { startServer } from "./_server.ts";
 
 const TICK_MS = 40;
-const wasm = (name: string, env?: Record<string, string>) =>
-  loadWasmService(new URL(`../examples/wasm/${name}.wasm`, import.meta.url), { env });
+const wasm = (name: string, env?: Record<string, string>, metering = true) =>
+  loadWasmService(new URL(`../examples/wasm/${name}.wasm`, import.meta.url), { env, metering });
 
 interface Twin {
   options?: ServeOptions;
@@ -42,6 +44,14 @@ const twins: Record<string, Twin> = {
   "WASM (Rust) in room hosts": { ...rustTwins, options: { roomHosts: 2 } },
   "WASM (C)": { echo: await wasm("echo_c") },
   "WASM (AssemblyScript)": { counter: await wasm("counter_as") },
+  "WASM (Rust, not metered)": {
+    counter: await wasm("counter", undefined, false),
+    echo: await wasm("echo", undefined, false),
+    clock: await wasm("clock", { CLOCK_TICK_MS: String(TICK_MS) }, false),
+    binaryEcho: await wasm("binary_echo", undefined, false),
+  },
+  "WASM (C, not metered)": { echo: await wasm("echo_c", undefined, false) },
+  "WASM (AssemblyScript, not metered)": { counter: await wasm("counter_as", undefined, false) },
 };
 
 for (const [language, twin] of Object.entries(twins)) {

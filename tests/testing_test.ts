@@ -11,14 +11,12 @@ Deno.test("TestRoom: the clock example ticks every 4 s of virtual time, in order
   await using room = new TestRoom(ClockServer);
   const a = await room.connect();
   const b = await room.connect();
-  room.clock.advance(3999);
-  await room.settled();
+  await room.advance(3999);
   assert.deepEqual(a.take(), []);
-  room.clock.advance(1);
-  await room.settled();
-  assert.deepEqual(a.take(), b.take());
-  room.clock.advance(8000);
-  await room.settled();
+  await room.advance(1);
+  assert.deepEqual(a.take(), ["Here in room test from timer @ 0"]);
+  assert.deepEqual(b.take(), ["Here in room test from timer @ 0"]);
+  await room.advance(8000);
   assert.equal(a.take().length, 2);
 });
 
@@ -27,8 +25,7 @@ Deno.test("TestRoom: the WASM clock guest ticks on the virtual clock, as its Typ
   await using native = new TestRoom(ClockServer, { roomId: "r" });
   await using wasm = new TestRoom(clock, { roomId: "r" });
   const [n, w] = [await native.connect(), await wasm.connect()];
-  for (const room of [native, wasm]) room.clock.advance(12_000);
-  await Promise.all([native.settled(), wasm.settled()]);
+  await Promise.all([native.advance(12_000), wasm.advance(12_000)]);
   const expected = [0, 1, 2].map((i) => `Here in room r from timer @ ${i}`);
   assert.deepEqual(n.take(), expected);
   assert.deepEqual(w.take(), expected);
@@ -95,10 +92,9 @@ Deno.test("TestRoom: shutdown policies run on the virtual clock", async () => {
   const room = new TestRoom(EchoServer, { shutdownPolicy: "10sec" });
   const client = await room.connect();
   client.close();
-  await room.settled();
-  room.clock.advance(9999);
+  await room.advance(9999);
   assert.equal(room.closed, false);
-  room.clock.advance(1);
+  await room.advance(1);
   assert.equal(room.closed, true);
 });
 

@@ -45,12 +45,26 @@ export interface GuestExports {
   JAMSOCKET_API_PROTOCOL: WebAssembly.Global;
 }
 
+/** A module's imports and exports, as `WebAssembly.Module.imports/exports` describe them. */
+export interface ModuleShape {
+  imports: readonly WebAssembly.ModuleImportDescriptor[];
+  exports: readonly WebAssembly.ModuleExportDescriptor[];
+}
+
+/** The shape of a compiled module. */
+export function shapeOf(module: WebAssembly.Module): ModuleShape {
+  return {
+    imports: WebAssembly.Module.imports(module),
+    exports: WebAssembly.Module.exports(module),
+  };
+}
+
 /**
  * What is wrong with a module's exports and imports, as one line, or undefined when it is a
  * Jamsocket guest.
  */
-export function checkModuleShape(module: WebAssembly.Module): string | undefined {
-  const exports = new Map(WebAssembly.Module.exports(module).map((e) => [e.name, e.kind]));
+export function checkModuleShape(shape: ModuleShape): string | undefined {
+  const exports = new Map(shape.exports.map((e) => [e.name, e.kind]));
   const missing = Object.entries(REQUIRED_EXPORTS)
     .filter(([name, kind]) => exports.get(name) !== kind)
     .map(([name, kind]) => `${kind} "${name}"`);
@@ -60,7 +74,7 @@ export function checkModuleShape(module: WebAssembly.Module): string | undefined
       : "";
     return `${command}missing export${missing.length > 1 ? "s" : ""} ${missing.join(", ")}`;
   }
-  for (const { module: from, name, kind } of WebAssembly.Module.imports(module)) {
+  for (const { module: from, name, kind } of shape.imports) {
     const provided = kind === "function" &&
       (from === WASI_MODULE ||
         (from === "env" && (HOST_FUNCTIONS as readonly string[]).includes(name)));

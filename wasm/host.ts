@@ -16,13 +16,28 @@
 import { basename } from "node:path";
 import { consoleLogger, describeError, type Logger } from "../util/logger.ts";
 import type { JamsocketServiceFactory } from "../service.ts";
-import { checkModuleShape, type GuestExports, HOST_FUNCTIONS, WASI_MODULE } from "./_abi.ts";
-import { limitMemory } from "./_limit_memory.ts";
-import { checkVersions, type GuestConfig, GuestInstance } from "./guest_instance.ts";
+import { checkModuleShape, type GuestExports, shapeOf } from "./_abi.ts";
+import { addEntryPoints, COPY_IN } from "./_entry_points.ts";
+import { limitMemory, MemoryLimitError } from "./_limit_memory.ts";
+import { meter } from "./_meter.ts";
+import { fuelForSeconds } from "./fuel.ts";
+import {
+  checkVersions,
+  type GuestConfig,
+  GuestInstance,
+  type GuestMetering,
+} from "./guest_instance.ts";
 import { decodeGuestText } from "./guest_text.ts";
+import type { WasmMemoryBudget } from "./memory_budget.ts";
+import { WasmFormatError } from "./module/bytes.ts";
+import { describeModule, readModule, writeModule } from "./module/module.ts";
 
 /** The default per-room memory ceiling: 1024 pages of 64 KiB (64 MiB). */
 export const DEFAULT_MAX_MEMORY_PAGES = 1024;
+/** The default CPU limit of one event, in seconds. */
+export const DEFAULT_CPU_LIMIT = 2;
+/** The default time slice of a metered guest, in milliseconds. */
+export const DEFAULT_TIME_SLICE_MS = 5;
 
 /** Options of {@linkcode loadWasmService}. */
 export interface WasmServiceOptions {
@@ -33,6 +48,13 @@ export interface WasmServiceOptions {
    * @default {1024}
    */
   maxMemoryPages?: number;
+  /**
+   * Meter the module (instrument it so that every event has a CPU budget and can be time
+   * sliced; see the README's WebAssembly section). A precompiled `WebAssembly.Module` is never
+   * metered.
+   * @default {true}
+   */
+  metering?: boolean;
   /**
    * Where guest output (stdout as info, stderr as warnings, prefixed with the room id) and
    * guest faults go.
@@ -45,6 +67,55 @@ export interface WasmServiceOptions {
   env?: Readonly<Record<string, string>>;
   /** The name errors and logs use for the module. @default the file name, or "module" */
   name?: string;
+}
+
+/** How the rooms of a metered service are limited; see {@linkcode WasmService.roomFactory}. */
+export interface WasmRunOptions {
+  /**
+   * CPU seconds one event may use (the start-up counts as one event); past it the room crashes
+   * (1011). Converted to fuel with the calibration of `fuel.ts`.
+   * @default {2}
+   */
+  cpuLimit?: number;
+  /**
+   * The same budget in fuel units, which wins over `cpuLimit`: the same input stops at the same
+   * instruction on any machine (for replay).
+   */
+  cpuLimitFuel?: number;
+  /**
+   * Milliseconds a guest runs before it is suspended so that other rooms run (time slicing, with
+   * JS Promise Integration); `0` runs each event to its end at once.
+   * @default {5}
+   */
+  timeSlice?: number;
+  /** The memory budget the rooms' instances take their pages from. */
+  memoryBudget?: WasmMemoryBudget;
+}
+
+/**
+ * The limits of a metered guest from {@linkcode WasmRunOptions}.
+ *
+ * @example
+ * ```ts
+ * import { guestMetering } from "./host.ts";
+ *
+ * const metering = guestMetering({ cpuLimitFuel: 1_000_000, timeSlice: 0 });
+ * ```
+ */
+export function guestMetering(options: WasmRunOptions = {}): GuestMetering {
+  const cpuLimit = options.cpuLimit ?? DEFAULT_CPU_LIMIT;
+  const timeSlice = options.timeSlice ?? DEFAULT_TIME_SLICE_MS;
+  const fuelPerEvent = options.cpuLimitFuel ?? fuelForSeconds(cpuLimit);
+  // With slicing, the guest checks the time four times a slice; without, every 10 ms of fuel.
+  const slice = Math.min(fuelForSeconds(timeSlice > 0 ? timeSlice / 4000 : 0.01), 2 ** 30);
+  return {
+    fuelPerEvent,
+    fuelPerSlice: Math.max(1, Math.min(slice, fuelPerEvent)),
+    slicing: timeSlice > 0,
+    sliceMs: timeSlice,
+    cpuLimit,
+    memoryBudget: options.memoryBudget,
+  };
 }
 
 /**
@@ -77,14 +148,20 @@ export class WasmLoadError extends Error {
 export class WasmService {
   /** The module's name, for messages. */
   readonly name: string;
-  /** The compiled module (with the memory ceiling applied). */
+  /** The compiled module (memory ceiling and metering applied). */
   readonly module: WebAssembly.Module;
-  /** The module's bytes as compiled (ceiling applied), when it was not given precompiled. */
+  /**
+   * The module's bytes as they were given, when not precompiled: room hosts load them the same
+   * way.
+   */
   readonly bytes: Uint8Array | undefined;
   /** The options the service was loaded with, defaults filled in. */
   readonly options: Readonly<Required<Omit<WasmServiceOptions, "name">>>;
-  /** A factory of one guest instance per room. */
-  readonly factory: JamsocketServiceFactory;
+  /** The module was metered: its events have CPU budgets and can be time sliced. */
+  readonly metered: boolean;
+  /** Pages of memory each instance starts with. */
+  readonly initialPages: number;
+  #factory: JamsocketServiceFactory | undefined;
 
   /** Use {@linkcode loadWasmService}, which checks the module first. */
   constructor(
@@ -92,21 +169,51 @@ export class WasmService {
     module: WebAssembly.Module,
     bytes: Uint8Array | undefined,
     options: Readonly<Required<Omit<WasmServiceOptions, "name">>>,
+    metered = false,
+    initialPages = 0,
   ) {
     this.name = name;
     this.module = module;
     this.bytes = bytes;
     this.options = options;
-    const config: GuestConfig = { module, ...options };
-    this.factory = (roomId, ctx) =>
-      new GuestInstance(config, roomId, {
+    this.metered = metered;
+    this.initialPages = initialPages;
+  }
+
+  /** A factory of one guest instance per room, with the default limits. */
+  get factory(): JamsocketServiceFactory {
+    return this.#factory ??= this.roomFactory();
+  }
+
+  /**
+   * What each instance needs, with `run`'s limits when the module is metered (room hosts build
+   * their instances with it).
+   *
+   * @ignore
+   */
+  guestConfig(run: WasmRunOptions | GuestMetering = {}): GuestConfig {
+    const metering = !this.metered ? undefined : "fuelPerEvent" in run ? run : guestMetering(run);
+    return { ...this.options, module: this.module, initialPages: this.initialPages, metering };
+  }
+
+  /**
+   * A factory of one guest instance per room, limited by `run`. A time-sliced guest's factory
+   * returns a Promise (the room waits for its start-up before its first event).
+   */
+  roomFactory(run: WasmRunOptions = {}): JamsocketServiceFactory {
+    const config = this.guestConfig(run);
+    const logger = this.options.logger;
+    return (roomId, ctx) => {
+      const guest = new GuestInstance(config, roomId, {
         sendText(recipient, utf8) {
-          const text = decodeGuestText(utf8, roomId, recipient, options.logger);
+          const text = decodeGuestText(utf8, roomId, recipient, logger);
           if (text !== undefined) ctx.sendMessage(recipient, text);
         },
         sendBinary: (recipient, bytes) => ctx.sendBinary(recipient, bytes.slice()),
         setTimer: (ms) => ctx.setTimer(ms),
       });
+      return guest.ready ? guest.ready.then(() => guest) : guest;
+    };
   }
 }
 
@@ -135,25 +242,86 @@ export async function loadWasmService(
   const name = options.name ?? nameOf(source);
   const resolved = {
     maxMemoryPages: options.maxMemoryPages ?? DEFAULT_MAX_MEMORY_PAGES,
+    metering: options.metering ?? true,
     logger: options.logger ?? consoleLogger(),
     args: options.args ?? [],
     env: options.env ?? {},
   };
-  let module: WebAssembly.Module;
-  let bytes: Uint8Array | undefined;
   if (source instanceof WebAssembly.Module) {
-    module = source;
-  } else {
-    try {
-      bytes = limitMemory(await readSource(source), resolved.maxMemoryPages);
-      module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-    } catch (error) {
-      throw new WasmLoadError(name, describeLoadError(error), { cause: error });
-    }
+    const problem = checkModuleShape(shapeOf(source)) ?? probeVersions(source);
+    if (problem) throw new WasmLoadError(name, problem);
+    return new WasmService(name, source, undefined, { ...resolved, metering: false });
   }
-  const problem = checkModuleShape(module) ?? probeVersions(module);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readSource(source);
+  } catch (error) {
+    throw new WasmLoadError(name, describeLoadError(error), { cause: error });
+  }
+  let prepared: { bytes: Uint8Array; initialPages: number };
+  try {
+    prepared = prepareModule(bytes, resolved);
+  } catch (error) {
+    if (error instanceof AbiProblem) throw new WasmLoadError(name, error.message);
+    const problem = invalidModule(bytes) ??
+      (error instanceof MemoryLimitError || /^(not a|unsupported) WebAssembly binary/.test(
+          (error as Error).message,
+        )
+        ? (error as Error).message
+        : `cannot ${resolved.metering ? "meter" : "rewrite"}: ${
+          error instanceof WasmFormatError ? error.message : describeError(error)
+        }`);
+    throw new WasmLoadError(name, problem, { cause: error });
+  }
+  let module: WebAssembly.Module;
+  try {
+    module = await WebAssembly.compile(prepared.bytes as Uint8Array<ArrayBuffer>);
+  } catch (error) {
+    const problem = invalidModule(bytes) ??
+      `cannot ${resolved.metering ? "meter" : "rewrite"}: the rewritten module does not compile: ${
+        describeError(error)
+      }`;
+    throw new WasmLoadError(name, problem, { cause: error });
+  }
+  const problem = probeVersions(module);
   if (problem) throw new WasmLoadError(name, problem);
-  return new WasmService(name, module, bytes, resolved);
+  return new WasmService(name, module, bytes, resolved, resolved.metering, prepared.initialPages);
+}
+
+/** A module whose imports or exports break the ABI; the message is the problem. */
+class AbiProblem extends Error {}
+
+/**
+ * Check the module's shape, cap its memory and meter it; the bytes to compile.
+ *
+ * @throws {AbiProblem} for a module that breaks the ABI.
+ */
+function prepareModule(
+  bytes: Uint8Array,
+  options: { maxMemoryPages: number; metering: boolean },
+): { bytes: Uint8Array; initialPages: number } {
+  const module = readModule(bytes);
+  const shape = checkModuleShape(describeModule(module));
+  if (shape) throw new AbiProblem(shape);
+  limitMemory(module, options.maxMemoryPages);
+  const initialPages = module.memories[0]?.min ?? 0;
+  if (options.metering) {
+    const metered = meter(module, { growHook: true, extraImports: [COPY_IN] });
+    addEntryPoints(metered);
+    metered.finish();
+  }
+  return { bytes: writeModule(module), initialPages };
+}
+
+/** V8's one-line complaint about bytes that are not a valid module, if it has one. */
+function invalidModule(bytes: Uint8Array): string | undefined {
+  if (bytes.length < 4 || bytes[0] !== 0 || bytes[1] !== 0x61) return undefined;
+  try {
+    new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>);
+    return undefined;
+  } catch (error) {
+    return `not a valid module: ${describeError(error)}`;
+  }
 }
 
 async function readSource(source: string | URL | Uint8Array | ArrayBuffer): Promise<Uint8Array> {
@@ -170,14 +338,12 @@ async function readSource(source: string | URL | Uint8Array | ArrayBuffer): Prom
 
 /** Instantiate once, without calling anything, and read the version globals. */
 function probeVersions(module: WebAssembly.Module): string | undefined {
-  const env = Object.fromEntries(HOST_FUNCTIONS.map((name) => [name, () => {}]));
-  const wasi = Object.fromEntries(
-    WebAssembly.Module.imports(module)
-      .filter((i) => i.module === WASI_MODULE)
-      .map((i) => [i.name, () => 52]),
-  );
+  const imports: Record<string, Record<string, () => number>> = {};
+  for (const i of WebAssembly.Module.imports(module)) {
+    if (i.kind === "function") (imports[i.module] ??= {})[i.name] = () => 0;
+  }
   try {
-    const instance = new WebAssembly.Instance(module, { env, [WASI_MODULE]: wasi });
+    const instance = new WebAssembly.Instance(module, imports);
     return checkVersions(instance.exports as unknown as GuestExports);
   } catch (error) {
     return `cannot be instantiated: ${describeError(error)}`;
@@ -186,7 +352,6 @@ function probeVersions(module: WebAssembly.Module): string | undefined {
 
 function describeLoadError(error: unknown): string {
   if (error instanceof Deno.errors.NotFound) return "file not found";
-  if (error instanceof WebAssembly.CompileError) return `not a valid module: ${error.message}`;
   return error instanceof Error ? error.message : String(error);
 }
 
