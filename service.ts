@@ -118,6 +118,12 @@ export interface JamsocketContext {
 export type HookResult = void | Promise<void>;
 
 /**
+ * A service's own state, as its `snapshot()` hook returns it and its static `restore()` receives
+ * it: a value that survives `JSON.stringify` (checked when it is taken, as client data is).
+ */
+export type SavedState = null | boolean | number | string | object;
+
+/**
  * A room's service. Every hook is optional; a hook may return a Promise, and the room awaits it
  * before handling its next event. An exception in a hook is logged with the room and client id
  * and the room goes on.
@@ -147,7 +153,50 @@ export interface SimpleJamsocketService {
   binary?(client: ClientId, message: Uint8Array, ctx: JamsocketContext): HookResult;
   /** The timer armed with {@linkcode JamsocketContext.setTimer} fired. */
   timer?(ctx: JamsocketContext): HookResult;
+  /**
+   * The room's state, for a snapshot (with the class's static `restore`, see
+   * {@linkcode JamsocketServiceClass}): what `restore` needs to build this service again, as a
+   * JSON-serialisable value. It runs between two events, like a hook; it may be async. The room
+   * keeps the clients, their data, the next client id and the timer itself: return only the
+   * service's own fields. A service without it (or without `restore`) cannot hibernate,
+   * persist across restarts or keep its state across a dev reload; it runs as before.
+   */
+  snapshot?(ctx: JamsocketContext): SavedState | Promise<SavedState>;
 }
+
+/**
+ * A service class's static `restore`: build the service again from what its `snapshot()`
+ * returned (a copy, parsed from JSON), instead of the constructor. `ctx.clients` and
+ * `ctx.clientData` already hold the clients the room had; do not send from here (a hibernated
+ * room's clients are still connected and would see it). If it throws, the room starts fresh from
+ * the constructor (after a restart or a reload), or crashes with 1011 (waking from hibernation).
+ *
+ * @example A counter that survives restarts, hibernation and dev reloads
+ * ```ts
+ * import type { JamsocketContext, SavedState } from "./service.ts";
+ *
+ * class Counter {
+ *   value = 0;
+ *   static restore(_roomId: string, _ctx: JamsocketContext, state: SavedState): Counter {
+ *     const counter = new Counter();
+ *     counter.value = (state as { value: number }).value;
+ *     return counter;
+ *   }
+ *   snapshot(): SavedState {
+ *     return { value: this.value };
+ *   }
+ *   message(_client: number, text: string, ctx: JamsocketContext) {
+ *     if (text === "increment") this.value++;
+ *     ctx.sendMessage(0, `new value: ${this.value}`);
+ *   }
+ * }
+ * ```
+ */
+export type RestoreHook = (
+  roomId: string,
+  ctx: JamsocketContext,
+  state: SavedState,
+) => SimpleJamsocketService | Promise<SimpleJamsocketService>;
 
 /**
  * What an auth hook answers: a `Response` refuses the client with it (401, 403, a redirect…);
@@ -180,7 +229,8 @@ export type AuthenticateHook = (
 /**
  * A service class: constructed once per room with the room id and the room's context, like the
  * original crate's `new(room_id, ctx)`. It may have a static `authenticate` hook
- * ({@linkcode AuthenticateHook}).
+ * ({@linkcode AuthenticateHook}), and a static `restore` ({@linkcode RestoreHook}) that, with the
+ * instances' `snapshot()`, lets its rooms be snapshotted.
  *
  * @example
  * ```ts
@@ -194,10 +244,12 @@ export type JamsocketServiceClass =
     roomId: string,
     ctx: JamsocketContext,
   ) => SimpleJamsocketService)
-  & { authenticate?: AuthenticateHook };
+  & { authenticate?: AuthenticateHook; restore?: RestoreHook };
 
 /**
  * A service factory: called once per room. It may be async; the room's first events wait for it.
+ * Like a class, it may carry a `restore` property ({@linkcode RestoreHook}) for services with a
+ * `snapshot()` hook.
  *
  * @example
  * ```ts
@@ -226,10 +278,22 @@ export type JamsocketServiceFactory = (
 export function toServiceFactory(
   service: JamsocketServiceClass | JamsocketServiceFactory,
 ): JamsocketServiceFactory {
-  if (isClass(service)) return (roomId, ctx) => new service(roomId, ctx);
+  if (isServiceClass(service)) return (roomId, ctx) => new service(roomId, ctx);
   return service as JamsocketServiceFactory;
 }
 
-function isClass(fn: unknown): fn is JamsocketServiceClass {
+/**
+ * True when `fn` is a class (constructed with `new`), not a factory.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isServiceClass } from "./service.ts";
+ *
+ * assert.equal(isServiceClass(class {}), true);
+ * assert.equal(isServiceClass(() => ({})), false);
+ * ```
+ */
+export function isServiceClass(fn: unknown): fn is JamsocketServiceClass {
   return typeof fn === "function" && /^class\b/.test(Function.prototype.toString.call(fn));
 }

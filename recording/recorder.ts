@@ -7,6 +7,12 @@
 
 import { join } from "node:path";
 import type { RoomCrashError, RoomEngine, RoomEngineFactory } from "../room/room_engine.ts";
+import {
+  type RoomEvent,
+  type ServiceState,
+  type SnapshotEngine,
+  snapshotEngine,
+} from "../room/room_snapshot.ts";
 import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
 import { type Clock, SYSTEM_CLOCK } from "../util/clock.ts";
 import { describeError, type Logger } from "../util/logger.ts";
@@ -86,9 +92,9 @@ export class Recorder {
 
   /** Wrap an engine factory so that every room it starts is recorded as rooms of `service`. */
   wrap(inner: RoomEngineFactory, service: RecordedService): RoomEngineFactory {
-    return (roomId, output) => {
+    return (roomId, output, restore) => {
       const recording = this.#start(roomId, service);
-      if (recording === undefined) return inner(roomId, output);
+      if (recording === undefined) return inner(roomId, output, restore);
       const engine = inner(roomId, {
         send(recipient, payload) {
           recording.output(recipient, payload);
@@ -106,7 +112,7 @@ export class Recorder {
           recording.crash(error);
           output.crash(error);
         },
-      });
+      }, restore);
       return new RecordingEngine(engine, recording);
     };
   }
@@ -165,14 +171,41 @@ export class Recorder {
   }
 }
 
-/** An engine that records each event before handing it on. */
-class RecordingEngine implements RoomEngine {
+/**
+ * An engine that records each event before handing it on. Snapshots go to the inner engine (a
+ * restored room's recording starts at the restore).
+ */
+class RecordingEngine implements RoomEngine, SnapshotEngine {
   readonly #inner: RoomEngine;
+  readonly #snapshots: SnapshotEngine | undefined;
   readonly #recording: RoomRecording;
 
   constructor(inner: RoomEngine, recording: RoomRecording) {
     this.#inner = inner;
+    this.#snapshots = snapshotEngine(inner);
     this.#recording = recording;
+  }
+
+  get canSnapshot(): boolean {
+    return this.#snapshots !== undefined;
+  }
+  get hibernated(): boolean {
+    return this.#snapshots?.hibernated ?? false;
+  }
+  snapshot(atCapture?: () => void): Promise<ServiceState> {
+    return this.#snapshots!.snapshot(atCapture);
+  }
+  hibernate(): Promise<number | undefined> {
+    return this.#snapshots!.hibernate();
+  }
+  pause(): Promise<void> {
+    return this.#snapshots!.pause();
+  }
+  resume(): void {
+    this.#snapshots!.resume();
+  }
+  takeHeld(): RoomEvent[] {
+    return this.#snapshots!.takeHeld();
   }
 
   connect(client: ClientId, data?: ClientData): void {

@@ -5,17 +5,21 @@
  */
 
 import { describeError, type Logger } from "../util/logger.ts";
+import { LocalContext } from "./_local_context.ts";
 import { RoomCrashError, type RoomEngine, type RoomOutput } from "./room_engine.ts";
-import { copyJsonValue } from "../util/json_value.ts";
+import type {
+  EngineRestore,
+  RoomEvent,
+  ServiceSnapshots,
+  ServiceState,
+  SnapshotEngine,
+} from "./room_snapshot.ts";
 import { DEFAULT_CLIENT_LIMITS } from "./client_limits.ts";
-import { closeReason } from "./close_code.ts";
 import type {
   ClientData,
   ClientId,
   HookResult,
-  JamsocketContext,
   JamsocketServiceFactory,
-  MessageRecipient,
   SimpleJamsocketService,
 } from "../service.ts";
 
@@ -24,13 +28,27 @@ const DISCONNECT = 1;
 const MESSAGE = 2;
 const BINARY = 3;
 const TIMER = 4;
-type EventKind = typeof CONNECT | typeof DISCONNECT | typeof MESSAGE | typeof BINARY | typeof TIMER;
-type Payload = string | Uint8Array | ClientData | undefined;
+/** Not events: a snapshot, or a hibernation, taken at its place in the queue. */
+const CAPTURE = 5;
+type EventKind =
+  | typeof CONNECT
+  | typeof DISCONNECT
+  | typeof MESSAGE
+  | typeof BINARY
+  | typeof TIMER
+  | typeof CAPTURE;
+type Payload = string | Uint8Array | ClientData | Capture | undefined;
 
-const HOOK_NAMES = ["connect", "disconnect", "message", "binary", "timer"] as const;
+const HOOK_NAMES = ["connect", "disconnect", "message", "binary", "timer", "snapshot"] as const;
 
-/** The longest timer `setTimeout` can hold (2^31 - 1 ms); longer requests are clamped. */
-const MAX_TIMER_MS = 0x7fffffff;
+/** A snapshot asked for, waiting for its place in the queue. */
+interface Capture {
+  /** Free the service once captured (if no event is waiting by then). */
+  readonly hibernate: boolean;
+  readonly atCapture: (() => void) | undefined;
+  readonly resolve: (state: ServiceState | undefined) => void;
+  readonly reject: (error: unknown) => void;
+}
 
 /** Options of {@linkcode LocalEngine}. */
 export interface LocalEngineOptions {
@@ -39,56 +57,13 @@ export interface LocalEngineOptions {
    * @default {16384}
    */
   maxClientDataBytes?: number;
-}
-
-class LocalContext implements JamsocketContext {
-  readonly roomId: string;
-  readonly clients: ClientId[] = [];
-  /** Data of the clients that have it, set at connect and by `setClientData`. */
-  readonly data = new Map<ClientId, ClientData>();
-  readonly #output: RoomOutput;
-  readonly #maxDataBytes: number;
-
-  constructor(roomId: string, output: RoomOutput, maxDataBytes: number) {
-    this.roomId = roomId;
-    this.#output = output;
-    this.#maxDataBytes = maxDataBytes;
-  }
-
-  clientData<T extends ClientData = ClientData>(client: ClientId): T | undefined {
-    return this.data.get(client) as T | undefined;
-  }
-
-  setClientData(client: ClientId, data: ClientData): void {
-    if (!this.clients.includes(client)) return;
-    this.data.set(client, copyJsonValue(data, this.#maxDataBytes) as ClientData);
-  }
-
-  closeClient(client: ClientId, code = 1000, reason = ""): void {
-    if (code !== 1000 && !(code >= 3000 && code <= 4999 && Number.isInteger(code))) {
-      throw new RangeError(`closeClient expects code 1000 or 3000-4999, got ${code}`);
-    }
-    this.#output.closeClient(client, code, closeReason(String(reason)));
-  }
-
-  sendMessage(recipient: MessageRecipient, message: string): void {
-    if (typeof message !== "string") {
-      throw new TypeError(`sendMessage expects a string, got ${typeof message}`);
-    }
-    this.#output.send(recipient, message);
-  }
-
-  sendBinary(recipient: MessageRecipient, message: Uint8Array): void {
-    if (!(message instanceof Uint8Array)) {
-      throw new TypeError(`sendBinary expects a Uint8Array, got ${typeof message}`);
-    }
-    this.#output.send(recipient, message);
-  }
-
-  setTimer(ms: number): void {
-    if (!(ms >= 0)) throw new RangeError(`setTimer expects a number of ms >= 0, got ${ms}`);
-    this.#output.setTimer(Math.min(ms, MAX_TIMER_MS));
-  }
+  /** How the service is snapshotted and restored; without it the engine cannot snapshot. */
+  snapshots?: ServiceSnapshots;
+  /**
+   * Start from this state instead of a fresh service. If it cannot be restored, the failure is
+   * logged and the room starts fresh.
+   */
+  restore?: EngineRestore;
 }
 
 /**
@@ -117,20 +92,31 @@ class LocalContext implements JamsocketContext {
  * assert.deepEqual(sent, [[1, "HI"]]);
  * ```
  */
-export class LocalEngine implements RoomEngine {
+export class LocalEngine implements RoomEngine, SnapshotEngine {
   readonly #ctx: LocalContext;
   readonly #output: RoomOutput;
   readonly #logger: Logger;
+  readonly #factory: JamsocketServiceFactory;
+  readonly #snapshots: ServiceSnapshots | undefined;
   #service: SimpleJamsocketService | undefined;
   /** Pending events as flat triples: kind, client, payload. */
   #queue: (EventKind | ClientId | Payload)[] = [];
   #head = 0;
-  /** True while the service is being built or a hook's Promise is pending. */
+  /** True while the service is being built or restored, or a hook's Promise is pending. */
   #busy = true;
   #closed = false;
+  /** Events are held (see {@linkcode pause}). */
+  #paused = false;
+  /** The state of a hibernated service. */
+  #sleeping: ServiceState | undefined;
+  /** A restore from a snapshot is under way. */
+  #restoring = false;
   #drained: PromiseWithResolvers<void> | undefined;
 
-  /** Build the service with `factory`; events received meanwhile wait for it. */
+  /**
+   * Build the service with `factory` (or restore it, with `options.restore`); events received
+   * meanwhile wait for it.
+   */
   constructor(
     roomId: string,
     factory: JamsocketServiceFactory,
@@ -145,19 +131,10 @@ export class LocalEngine implements RoomEngine {
     );
     this.#output = output;
     this.#logger = logger;
-    let made: SimpleJamsocketService | Promise<SimpleJamsocketService>;
-    try {
-      made = factory(roomId, this.#ctx);
-    } catch (error) {
-      queueMicrotask(() => this.#constructorFailed(error));
-      return;
-    }
-    if (made instanceof Promise) {
-      made.then((service) => this.#start(service), (error) => this.#constructorFailed(error));
-    } else {
-      this.#service = made;
-      this.#busy = false;
-    }
+    this.#factory = factory;
+    this.#snapshots = options.snapshots;
+    if (options.restore !== undefined) this.#restore(options.restore, true);
+    else this.#build();
   }
 
   connect(client: ClientId, data?: ClientData): void {
@@ -184,15 +161,78 @@ export class LocalEngine implements RoomEngine {
     return (this.#queue.length - this.#head) / 3;
   }
 
+  get canSnapshot(): boolean {
+    return this.#snapshots !== undefined;
+  }
+
+  get hibernated(): boolean {
+    return this.#sleeping !== undefined;
+  }
+
+  snapshot(atCapture?: () => void): Promise<ServiceState> {
+    return this.#capture(false, atCapture).then((state) => state!);
+  }
+
+  async hibernate(): Promise<number | undefined> {
+    if (this.#sleeping !== undefined) return this.#sleeping.state.length;
+    return (await this.#capture(true, undefined))?.state.length;
+  }
+
+  pause(): Promise<void> {
+    this.#paused = true;
+    return this.idle();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    if (this.#busy || this.#closed || this.pending === 0) return;
+    if (this.#sleeping !== undefined) return this.#wake();
+    this.#busy = true;
+    this.#drain();
+  }
+
+  takeHeld(): RoomEvent[] {
+    const events: RoomEvent[] = [];
+    const queue = this.#queue;
+    for (let i = this.#head; i < queue.length; i += 3) {
+      const client = queue[i + 1] as ClientId;
+      const payload = queue[i + 2];
+      switch (queue[i] as EventKind) {
+        case CONNECT:
+          events.push({ type: "connect", client, data: payload as ClientData | undefined });
+          break;
+        case DISCONNECT:
+          events.push({ type: "disconnect", client });
+          break;
+        case MESSAGE:
+          events.push({ type: "message", client, text: payload as string });
+          break;
+        case BINARY:
+          events.push({ type: "binary", client, bytes: payload as Uint8Array });
+          break;
+        case TIMER:
+          events.push({ type: "timer" });
+          break;
+        case CAPTURE:
+          (payload as Capture).reject(new Error("The room's events were taken elsewhere"));
+      }
+    }
+    this.#queue = [];
+    this.#head = 0;
+    return events;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
-    if (this.#service !== undefined) await this.idle();
+    if (this.#paused) this.resume();
+    if (this.#service !== undefined || this.#restoring) await this.idle();
     this.#dispose();
   }
 
   /**
    * Resolves once every event received so far has run, including the Promises of async hooks
-   * (at once when the engine is idle). The test kit waits on it; no timers are involved.
+   * (at once when the engine is idle, or paused between events). The test kit waits on it; no
+   * timers are involved.
    */
   idle(): Promise<void> {
     if (!this.#busy) return Promise.resolve();
@@ -221,38 +261,195 @@ export class LocalEngine implements RoomEngine {
     }
   }
 
+  /** Build a fresh service with the factory. */
+  #build(): void {
+    let made: SimpleJamsocketService | Promise<SimpleJamsocketService>;
+    try {
+      made = this.#factory(this.#ctx.roomId, this.#ctx);
+    } catch (error) {
+      queueMicrotask(() => this.#constructorFailed(error));
+      return;
+    }
+    if (made instanceof Promise) {
+      made.then((service) => this.#start(service), (error) => this.#constructorFailed(error));
+    } else if (this.pending === 0) {
+      this.#service = made;
+      this.#busy = false;
+    } else {
+      this.#start(made);
+    }
+  }
+
   #start(service: SimpleJamsocketService): void {
     this.#service = service;
-    if (this.#closed) this.#dispose();
-    else this.#drain();
+    if (this.#closed) {
+      this.#dispose();
+      this.#dropQueue();
+      this.#settle();
+    } else {
+      this.#drain();
+    }
+  }
+
+  /**
+   * Restore the service from `from`: at construction (`fresh`: a failure is logged and the room
+   * starts fresh), or waking from hibernation (a failure crashes the room). Never runs service
+   * code before it returns.
+   */
+  #restore(from: EngineRestore, fresh: boolean): void {
+    const snapshots = this.#snapshots;
+    const ctx = this.#ctx;
+    this.#busy = true;
+    this.#restoring = true;
+    ctx.reset(from.state.clients, from.state.data);
+    const failed = (error: unknown) => {
+      this.#restoring = false;
+      if (!fresh) {
+        return this.#crashed(
+          new RoomCrashError(
+            "restore",
+            `Cannot wake room "${ctx.roomId}" from its snapshot: ${describeError(error)}`,
+            { cause: error },
+          ),
+        );
+      }
+      this.#logger.error(
+        `Cannot restore room "${ctx.roomId}" from its snapshot: ${
+          describeError(error)
+        }; the room starts fresh`,
+      );
+      ctx.reset([], []);
+      this.#build();
+    };
+    const restored = (service: SimpleJamsocketService) => {
+      this.#restoring = false;
+      this.#service = service;
+      if (from.departed && from.state.clients.length > 0) {
+        const leaving = from.state.clients.flatMap((client) => [DISCONNECT, client, undefined]);
+        this.#queue.splice(this.#head, 0, ...(leaving as (EventKind | ClientId)[]));
+      }
+      if (from.timerMs !== undefined) this.#output.setTimer(from.timerMs);
+      this.#drain();
+    };
+    let made: SimpleJamsocketService | Promise<SimpleJamsocketService>;
+    try {
+      if (snapshots === undefined) throw new Error("the service cannot be restored");
+      if (from.state.service !== snapshots.service) {
+        throw new Error(`it is of "${from.state.service}", not "${snapshots.service}"`);
+      }
+      made = snapshots.restore(ctx.roomId, ctx, from.state.state);
+    } catch (error) {
+      if (fresh) queueMicrotask(() => failed(error));
+      else failed(error);
+      return;
+    }
+    if (made instanceof Promise) made.then(restored, failed);
+    else if (fresh) queueMicrotask(() => restored(made));
+    else restored(made);
+  }
+
+  /** The first event after hibernation: restore the service, then run what waits. */
+  #wake(): void {
+    const state = this.#sleeping!;
+    this.#sleeping = undefined;
+    this.#restore({ state, departed: false, timerMs: undefined }, false);
+  }
+
+  /** Ask for a snapshot at this point of the queue (at once when idle or paused). */
+  #capture(
+    hibernate: boolean,
+    atCapture: (() => void) | undefined,
+  ): Promise<ServiceState | undefined> {
+    if (this.#snapshots === undefined) {
+      return Promise.reject(new Error("The service cannot be snapshotted"));
+    }
+    if (this.#closed) return Promise.reject(new Error("The room is closed"));
+    const sleeping = this.#sleeping;
+    if (sleeping !== undefined) {
+      atCapture?.();
+      return Promise.resolve(sleeping);
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<ServiceState | undefined>();
+    const request: Capture = { hibernate, atCapture, resolve, reject };
+    if (this.#paused && !this.#busy) {
+      // Ahead of the held events: the state at the pause.
+      this.#busy = true;
+      const done = this.#take(request);
+      if (done instanceof Promise) void done.then(() => this.#settle());
+      else this.#settle();
+    } else {
+      this.#dispatch(CAPTURE, 0, request);
+    }
+    return promise;
+  }
+
+  /** Capture the service's state for `request` (and free it, to hibernate). Never throws. */
+  #take(request: Capture): void | Promise<void> {
+    const ctx = this.#ctx;
+    request.atCapture?.();
+    const clients = [...ctx.clients];
+    const data = [...ctx.data];
+    const done = (state: Uint8Array) => {
+      const captured: ServiceState = { service: this.#snapshots!.service, clients, data, state };
+      if (!request.hibernate) return request.resolve(captured);
+      if (this.pending > 0 || this.#paused || this.#closed) return request.resolve(undefined);
+      this.#dispose();
+      this.#sleeping = captured;
+      request.resolve(captured);
+    };
+    let state: Uint8Array | Promise<Uint8Array>;
+    try {
+      state = this.#snapshots!.capture(this.#service!, ctx);
+    } catch (error) {
+      return request.reject(error);
+    }
+    if (state instanceof Promise) return state.then(done, request.reject);
+    done(state);
   }
 
   #constructorFailed(error: unknown): void {
-    this.#closed = true;
-    this.#queue = [];
-    this.#settle();
     const crash = error instanceof RoomCrashError ? error : new RoomCrashError(
       "constructor",
       `Service constructor failed in room "${this.#ctx.roomId}": ${describeError(error)}`,
       { cause: error },
     );
-    this.#output.crash(crash);
+    this.#crashed(crash);
+  }
+
+  /** The room cannot go on: drop what waits, and report the crash. */
+  #crashed(error: RoomCrashError): void {
+    this.#closed = true;
+    this.#dropQueue();
+    this.#output.crash(error);
+    this.#settle();
+  }
+
+  /** Forget the queued events; snapshots asked for fail. */
+  #dropQueue(): void {
+    const queue = this.#queue;
+    for (let i = this.#head; i < queue.length; i += 3) {
+      if (queue[i] === CAPTURE) (queue[i + 2] as Capture).reject(new Error("The room closed"));
+    }
+    this.#queue = [];
+    this.#head = 0;
   }
 
   #dispatch(kind: EventKind, client: ClientId, payload: Payload): void {
     if (this.#closed) return;
-    if (this.#busy) {
+    if (this.#busy || this.#paused || this.#sleeping !== undefined) {
       this.#queue.push(kind, client, payload);
+      if (this.#sleeping !== undefined && !this.#busy && !this.#paused) this.#wake();
       return;
     }
     this.#busy = true;
     if (this.#run(kind, client, payload)) this.#drain();
   }
 
-  /** Run queued events until one goes async, the queue is empty, or the room crashes. */
+  /** Run queued events until one goes async, the queue is empty, the room crashes or pauses. */
   #drain(): void {
     const queue = this.#queue;
     while (this.#head < queue.length) {
+      if (this.#paused) return this.#settle();
       const kind = queue[this.#head] as EventKind;
       const client = queue[this.#head + 1] as ClientId;
       const payload = queue[this.#head + 2] as Payload;
@@ -291,7 +488,8 @@ export class LocalEngine implements RoomEngine {
         if (payload !== undefined) ctx.data.set(client, payload as ClientData);
         return service.connect?.(client, ctx);
       case DISCONNECT: {
-        ctx.clients.splice(ctx.clients.indexOf(client), 1);
+        const at = ctx.clients.indexOf(client);
+        if (at >= 0) ctx.clients.splice(at, 1);
         const result = service.disconnect?.(client, ctx);
         if (result instanceof Promise) {
           return result.finally(() => ctx.data.delete(client));
@@ -305,17 +503,15 @@ export class LocalEngine implements RoomEngine {
         return service.binary?.(client, payload as Uint8Array, ctx);
       case TIMER:
         return service.timer?.(ctx);
+      case CAPTURE:
+        return this.#take(payload as Capture);
     }
   }
 
   /** Handle a hook's failure. Returns false when the room crashed and must stop. */
   #failed(error: unknown, kind: EventKind, client: ClientId): boolean {
     if (error instanceof RoomCrashError) {
-      this.#closed = true;
-      this.#queue = [];
-      this.#head = 0;
-      this.#output.crash(error);
-      this.#settle();
+      this.#crashed(error);
       return false;
     }
     const who = kind === TIMER ? "" : ` (client ${client})`;

@@ -13,6 +13,7 @@ import type { Logger } from "../util/logger.ts";
 import type { Metrics } from "../http/metrics.ts";
 import { utf8Length } from "../util/utf8.ts";
 import type { RoomCrashError, RoomEngine, RoomEngineFactory, RoomOutput } from "./room_engine.ts";
+import { type RoomSnapshot, type SnapshotEngine, snapshotEngine } from "./room_snapshot.ts";
 import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
 import type { ShutdownPolicy } from "./shutdown_policy.ts";
 
@@ -60,6 +61,8 @@ export interface RoomInfo {
   readonly createdAt: string;
   /** Seconds since the room's last event (a client joining, leaving or sending). */
   readonly idleSeconds: number;
+  /** The room is hibernated: its service is freed, its state saved (see `hibernateAfter`). */
+  readonly hibernated: boolean;
 }
 
 /**
@@ -87,26 +90,55 @@ export class Room {
   #nextClientId = 1;
   readonly #clock: Clock;
   #timer: TimerHandle | undefined;
+  /** When the room's timer is due (the clock's `now()`), while it is armed. */
+  #timerDue: number | undefined;
   #shutdownTimer: TimerHandle | undefined;
   #closing: Promise<void> | undefined;
   #closedWith: [CloseCode, string] | undefined;
   readonly #createdAt = Date.now();
   /** The clock's `now()` at the last client event. */
   #lastEvent: number;
+  /** The clock's `now()` at the last event of any kind (the timer's too). */
+  #lastActivity: number;
+  /** The engine's snapshot side, when its service can be snapshotted. */
+  readonly #snapshots: SnapshotEngine | undefined;
 
-  /** Create the room and start its service through `engineFactory`. */
-  constructor(id: string, engineFactory: RoomEngineFactory, config: RoomConfig) {
+  /**
+   * Create the room and start its service through `engineFactory`: a fresh one, or, given
+   * `restored`, the room as it was when that snapshot was taken — its next client id, its timer
+   * (less the time since), its service's state. The snapshot's clients are gone: the service
+   * hears each of them leave before anything else.
+   */
+  constructor(
+    id: string,
+    engineFactory: RoomEngineFactory,
+    config: RoomConfig,
+    restored?: RoomSnapshot,
+  ) {
     this.id = id;
     this.#config = config;
     this.#clock = config.clock ?? SYSTEM_CLOCK;
-    this.#lastEvent = this.#clock.now();
+    this.#lastEvent = this.#lastActivity = this.#clock.now();
     const output: RoomOutput = {
       send: (recipient, payload) => this.#send(recipient, payload),
       closeClient: (client, code, reason) => this.#closeClient(client, code, reason),
       setTimer: (ms) => this.#setTimer(ms),
       crash: (error) => this.#crash(error),
     };
-    this.#engine = engineFactory(id, output);
+    if (restored === undefined) {
+      this.#engine = engineFactory(id, output);
+    } else {
+      this.#nextClientId = restored.nextClientId;
+      const elapsed = Math.max(0, Date.now() - restored.takenAt);
+      this.#engine = engineFactory(id, output, {
+        state: restored.service,
+        departed: true,
+        timerMs: restored.timerMs === undefined
+          ? undefined
+          : Math.max(0, restored.timerMs - elapsed),
+      });
+    }
+    this.#snapshots = snapshotEngine(this.#engine);
     this.#scheduleShutdown();
     config.onEmpty?.(this);
   }
@@ -131,6 +163,11 @@ export class Room {
     return (this.#clock.now() - this.#lastEvent) / 1000;
   }
 
+  /** Milliseconds since the room's last event of any kind (a client's, or its timer). */
+  get quietMs(): number {
+    return this.#clock.now() - this.#lastActivity;
+  }
+
   /** The room as a listing shows it. */
   info(): RoomInfo {
     return {
@@ -138,6 +175,81 @@ export class Room {
       clients: this.#clients.size,
       createdAt: new Date(this.#createdAt).toISOString(),
       idleSeconds: Math.round(this.idleSeconds * 10) / 10,
+      hibernated: this.hibernated,
+    };
+  }
+
+  /** The room's service can be snapshotted (and so hibernate, persist and move). */
+  get canSnapshot(): boolean {
+    return this.#snapshots !== undefined && !this.closed;
+  }
+
+  /** The room is hibernated: its service is freed; the next event restores it. */
+  get hibernated(): boolean {
+    return this.#snapshots?.hibernated ?? false;
+  }
+
+  /** The engine's snapshot side (pause, resume, held events), when it has one. */
+  get snapshotEngine(): SnapshotEngine | undefined {
+    return this.#snapshots;
+  }
+
+  /**
+   * The room between two events, as data: after every event received so far, before any
+   * received later.
+   *
+   * @throws {Error} (rejects) when the service cannot be snapshotted or the room closed.
+   */
+  async snapshot(): Promise<RoomSnapshot> {
+    const snapshots = this.#snapshots;
+    if (snapshots === undefined || this.closed) {
+      throw new Error(`Room "${this.id}" cannot be snapshotted`);
+    }
+    let room: Omit<RoomSnapshot, "service"> | undefined;
+    const service = await snapshots.snapshot(() => room = this.#bookkeeping());
+    return { ...room!, service };
+  }
+
+  /**
+   * Snapshot the service and free it, if no event waits; the room's clients and timer stay.
+   * Resolves with the state's size in bytes, or undefined when the room did not hibernate.
+   */
+  async hibernate(): Promise<number | undefined> {
+    if (this.#snapshots === undefined || this.closed) return undefined;
+    return await this.#snapshots.hibernate().catch(() => undefined);
+  }
+
+  /**
+   * {@linkcode close} the room, and resolve with its snapshot taken after the events it had
+   * received (undefined when it cannot be snapshotted).
+   */
+  async closeWithSnapshot(code: CloseCode, reason: string): Promise<RoomSnapshot | undefined> {
+    const snapshots = this.#snapshots;
+    if (snapshots === undefined || this.closed) {
+      await this.close(code, reason);
+      return undefined;
+    }
+    let room: Omit<RoomSnapshot, "service"> | undefined;
+    const service = snapshots.snapshot(() => room = this.#bookkeeping());
+    service.catch(() => {});
+    await this.close(code, reason);
+    try {
+      return { ...room!, service: await service };
+    } catch (error) {
+      this.#config.logger.warn(
+        `Cannot snapshot room "${this.id}" as it closes: ${(error as Error).message}`,
+      );
+      return undefined;
+    }
+  }
+
+  #bookkeeping(): Omit<RoomSnapshot, "service"> {
+    const due = this.#timerDue;
+    return {
+      roomId: this.id,
+      nextClientId: this.#nextClientId,
+      timerMs: due === undefined ? undefined : Math.max(0, due - this.#clock.now()),
+      takenAt: Date.now(),
     };
   }
 
@@ -173,7 +285,7 @@ export class Room {
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       if (client.gone) return;
-      this.#lastEvent = this.#clock.now();
+      this.#lastEvent = this.#lastActivity = this.#clock.now();
       this.#clients.set(client.id, client);
       this.#engine.connect(client.id, data);
     };
@@ -226,7 +338,7 @@ export class Room {
     }
     metrics.messagesIn++;
     metrics.bytesIn += bytes;
-    this.#lastEvent = this.#clock.now();
+    this.#lastEvent = this.#lastActivity = this.#clock.now();
     if (text) this.#engine.message(client.id, data);
     else this.#engine.binary(client.id, new Uint8Array(data));
   }
@@ -290,9 +402,13 @@ export class Room {
 
   #setTimer(ms: number): void {
     this.#clock.clearTimeout(this.#timer);
+    // Kept while the room closes too: a snapshot taken as it closes holds the timer.
+    this.#timerDue = this.#clock.now() + ms;
     if (this.closed) return;
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
+      this.#timerDue = undefined;
+      this.#lastActivity = this.#clock.now();
       this.#engine.timer();
     }, ms);
   }
@@ -316,7 +432,7 @@ export class Room {
   #leave(client: Client): void {
     if (client.gone) return;
     client.gone = true;
-    this.#lastEvent = this.#clock.now();
+    this.#lastEvent = this.#lastActivity = this.#clock.now();
     this.#present.delete(client);
     const wasOpen = this.#clients.delete(client.id);
     const empty = this.#present.size === 0;

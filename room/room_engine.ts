@@ -10,6 +10,7 @@
  */
 
 import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
+import type { EngineRestore } from "./room_snapshot.ts";
 
 /** Events into a room's service, delivered one at a time in the order they are called. */
 export interface RoomEngine {
@@ -42,10 +43,15 @@ export interface RoomOutput {
 }
 
 /**
- * Builds the engine for one room. The factory must not call `output.crash` before it returns
- * (report a failed start asynchronously).
+ * Builds the engine for one room, fresh or (with `restore`, when the engine can) from a snapshot.
+ * The factory must not call `output.crash` before it returns (report a failed start
+ * asynchronously).
  */
-export type RoomEngineFactory = (roomId: string, output: RoomOutput) => RoomEngine;
+export type RoomEngineFactory = (
+  roomId: string,
+  output: RoomOutput,
+  restore?: EngineRestore,
+) => RoomEngine;
 
 /** Why a room crashed, as counted in `/metrics`. */
 export type CrashKind =
@@ -55,7 +61,8 @@ export type CrashKind =
   | "abi"
   | "invalid_pointer"
   | "cpu_limit"
-  | "host_exit";
+  | "host_exit"
+  | "restore";
 
 /**
  * A room's service can no longer run: its constructor threw, its WASM instance trapped or exited,

@@ -9,6 +9,15 @@ import { HttpError } from "../http/http_error.ts";
 import { Room, type RoomConfig } from "./room.ts";
 import type { RoomEngineFactory } from "./room_engine.ts";
 import type { RoomIdStrategy } from "./room_id.ts";
+import type { RoomSnapshot } from "./room_snapshot.ts";
+
+/** Rooms saved elsewhere (snapshots) that come back when they are next created. */
+export interface SavedRooms {
+  /** Room `id` is saved and ready to come back: it counts as existing. */
+  has(id: string): boolean;
+  /** Take room `id`'s snapshot out, to create the room from. */
+  take(id: string): RoomSnapshot | undefined;
+}
 
 /** What a registry needs to create rooms. */
 export interface RoomRegistryConfig {
@@ -23,6 +32,10 @@ export interface RoomRegistryConfig {
   readonly maxClients: number;
   /** Configuration handed to every room (its `onClosed` is the registry's). */
   readonly room: Omit<RoomConfig, "onClosed">;
+  /** Saved rooms: a room is created from its snapshot when there is one. */
+  readonly saved?: SavedRooms;
+  /** Called as each room closes, for whatever reason, once it has left the registry. */
+  readonly onRoomClosed?: (room: Room) => void;
 }
 
 /**
@@ -54,6 +67,7 @@ export class RoomRegistry {
       onClosed: (room) => {
         this.#empty.delete(room);
         if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);
+        config.onRoomClosed?.(room);
       },
       onEmpty: (room) => {
         this.#empty.delete(room);
@@ -73,6 +87,11 @@ export class RoomRegistry {
     return this.#rooms.values();
   }
 
+  /** A room with this id is alive here. */
+  has(id: string): boolean {
+    return this.#rooms.has(id);
+  }
+
   /**
    * Check that a WebSocket to `id` could join a room: it exists, or the strategy creates rooms on
    * connect and there is capacity (closing empty rooms to make it, if need be).
@@ -88,7 +107,7 @@ export class RoomRegistry {
       }
       return;
     }
-    if (!this.#config.strategy.implicitCreation) {
+    if (!this.#config.strategy.implicitCreation && !this.#config.saved?.has(id)) {
       throw new HttpError(404, `Room "${id}" does not exist`);
     }
     this.#checkCapacity();
@@ -109,7 +128,9 @@ export class RoomRegistry {
         `Rooms cannot be created with a chosen ID under the "${strategy.name}" strategy; use POST /new_room`,
       );
     }
-    if (this.#rooms.has(id)) throw new HttpError(409, `Room "${id}" already exists`);
+    if (this.#rooms.has(id) || this.#config.saved?.has(id)) {
+      throw new HttpError(409, `Room "${id}" already exists`);
+    }
     return this.#create(id);
   }
 
@@ -129,17 +150,19 @@ export class RoomRegistry {
 
   /**
    * Close every room with `code` (1001 on shutdown, 1012 on reload) and, when given, run new rooms
-   * on `engineFactory` from now on. Resolves with how many rooms were closed, once their
-   * in-flight events have run.
+   * on `engineFactory` from now on. `close` closes each room instead of `room.close` (to snapshot
+   * it as it closes). Resolves with how many rooms were closed, once their in-flight events have
+   * run.
    */
   async closeAll(
     code: CloseCode,
     reason: string,
     engineFactory?: RoomEngineFactory,
+    close: (room: Room) => Promise<unknown> = (room) => room.close(code, reason),
   ): Promise<number> {
     if (engineFactory) this.#engineFactory = engineFactory;
     const rooms = [...this.#rooms.values()];
-    await Promise.all(rooms.map((room) => room.close(code, reason)));
+    await Promise.all(rooms.map(close));
     return rooms.length;
   }
 
@@ -157,7 +180,7 @@ export class RoomRegistry {
 
   #create(id: string): Room {
     this.#checkCapacity();
-    const room = new Room(id, this.#engineFactory, this.#roomConfig);
+    const room = new Room(id, this.#engineFactory, this.#roomConfig, this.#config.saved?.take(id));
     if (!room.closed) this.#rooms.set(id, room);
     this.#config.room.metrics.roomsCreated++;
     this.#config.room.logger.debug(`Created room "${id}"`);

@@ -12,6 +12,8 @@ import type { Logger } from "../util/logger.ts";
 import type { Metrics } from "../http/metrics.ts";
 import { RoomHostPool } from "../room_host/pool.ts";
 import type { RoomEngineFactory } from "../room/room_engine.ts";
+import type { ServiceSnapshots } from "../room/room_snapshot.ts";
+import { typeScriptSnapshots } from "./service_snapshots.ts";
 import {
   type JamsocketServiceClass,
   type JamsocketServiceFactory,
@@ -84,6 +86,10 @@ export interface ServiceRuntime {
   readonly hosts: number;
   /** Events handed to room hosts and not yet handled. */
   readonly queueDepth: number;
+  /** How this runtime's rooms are snapshotted, when they can be. */
+  readonly snapshots: ServiceSnapshots | undefined;
+  /** Why its rooms cannot be snapshotted (one line), when they cannot. */
+  readonly snapshotRefusal: string | undefined;
   /** Release the runtime's processes, if any. */
   close(): Promise<void>;
 }
@@ -132,28 +138,40 @@ export function createServiceRuntime(
       get queueDepth() {
         return pool.queueDepth;
       },
+      snapshots: undefined,
+      snapshotRefusal: "rooms in room hosts (roomHosts > 0) cannot be snapshotted",
       close: () => pool.close(),
     };
   }
   if (!(service instanceof WasmService)) {
     const factory = toServiceFactory(service);
+    const found = typeScriptSnapshots(service);
+    const snapshots = typeof found === "string" ? undefined : found;
     return {
-      engineFactory: (roomId, output) => new LocalEngine(roomId, factory, output, logger),
+      engineFactory: (roomId, output, restore) =>
+        new LocalEngine(roomId, factory, output, logger, { snapshots, restore }),
       capacity: Infinity,
       hosts: 0,
       queueDepth: 0,
+      snapshots,
+      snapshotRefusal: typeof found === "string" ? found : undefined,
       close: () => Promise.resolve(),
     };
   }
   const memory = new WasmMemoryBudget(memoryLimit);
-  const factory = service.roomFactory({
+  const run = {
     cpuLimit,
     cpuLimitFuel: options.cpuLimitFuel,
     timeSlice: options.timeSlice,
     memoryBudget: memory,
-  });
+  };
+  const factory = service.roomFactory(run);
+  const snapshots = service.roomSnapshots(run);
   return {
-    engineFactory: (roomId, output) => new LocalEngine(roomId, factory, output, logger),
+    engineFactory: (roomId, output, restore) =>
+      new LocalEngine(roomId, factory, output, logger, { snapshots, restore }),
+    snapshots,
+    snapshotRefusal: service.snapshotRefusal,
     get capacity() {
       checkMemoryFor(service, memory);
       return roomsPerHost;

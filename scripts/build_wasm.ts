@@ -5,6 +5,7 @@
  * | --- | --- | --- |
  * | `examples/wasm/rust/<crate>/` | `examples/wasm/<crate>.wasm` (`-` → `_`) | Cargo, through `wasm/cargo.ts` |
  * | `examples/wasm/c/echo.c` | `examples/wasm/echo_c.wasm` | clang + wasi-libc, as a WASI reactor |
+ * | `cli/templates/c/service.c` (the `jamsocket init --lang c` counter) | `examples/wasm/counter_c.wasm` | the same |
  * | `examples/assemblyscript/` | `examples/wasm/counter_as.wasm` | AssemblyScript, through `wasm/asc.ts` |
  * | `tests/fixtures/<name>.wat` | `tests/fixtures/<name>.wasm` | wabt (`npm:wabt`, pinned in `deno.json`) |
  *
@@ -50,8 +51,11 @@ const RUST_CRATES = [
   "cpu-hog",
   "compute",
 ] as const;
-const C_SOURCE = join(ROOT, "examples/wasm/c/echo.c");
-const C_OUTPUT = join(ROOT, "examples/wasm/echo_c.wasm");
+/** C guests: source, output. */
+const C_BUILDS = [
+  ["examples/wasm/c/echo.c", "examples/wasm/echo_c.wasm"],
+  ["cli/templates/c/service.c", "examples/wasm/counter_c.wasm"],
+] as const;
 const AS_PROJECT = join(ROOT, "examples/assemblyscript");
 const AS_OUTPUT = join(ROOT, "examples/wasm/counter_as.wasm");
 const FIXTURES = join(ROOT, "tests/fixtures");
@@ -157,8 +161,16 @@ async function buildRust({ cargo, rustEnv }: Toolchains): Promise<void> {
   }
 }
 
-/** Build the C echo twin as a WASI reactor. */
-async function buildC({ clang, clangArgs }: Toolchains): Promise<void> {
+/** Build the C guests (the echo twin, the template's counter) as WASI reactors. */
+async function buildC(toolchains: Toolchains): Promise<void> {
+  for (const [source, output] of C_BUILDS) await buildOneC(toolchains, source, output);
+}
+
+async function buildOneC(
+  { clang, clangArgs }: Toolchains,
+  source: string,
+  outputPath: string,
+): Promise<void> {
   const args = [
     "--target=wasm32-wasi",
     ...clangArgs,
@@ -172,8 +184,8 @@ async function buildC({ clang, clangArgs }: Toolchains): Promise<void> {
     "-Wl,--export=JAMSOCKET_API_VERSION",
     "-Wl,--export=JAMSOCKET_API_PROTOCOL",
     "-o",
-    relative(ROOT, C_OUTPUT),
-    relative(ROOT, C_SOURCE),
+    outputPath,
+    source,
   ];
   const { success, code, stdout, stderr } = await new Deno.Command(clang, {
     args,
@@ -183,13 +195,13 @@ async function buildC({ clang, clangArgs }: Toolchains): Promise<void> {
   const output = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
   if (!success) {
     throw new BuildError(
-      `clang failed on "${relative(ROOT, C_SOURCE)}" (exit code ${code})`,
+      `clang failed on "${source}" (exit code ${code})`,
       output,
     );
   }
   if (output.trim()) console.error(output.trimEnd());
-  await checkService(C_OUTPUT);
-  await report(C_OUTPUT, "c reactor");
+  await checkService(join(ROOT, outputPath));
+  await report(join(ROOT, outputPath), "c reactor");
 }
 
 /** Build the AssemblyScript counter twin. */

@@ -24,6 +24,22 @@
  * ```
  */
 export function copyJsonValue(value: unknown, maxBytes: number, what = "Client data"): unknown {
+  return JSON.parse(jsonText(value, maxBytes, what));
+}
+
+/**
+ * `value` as JSON text, checked as {@linkcode copyJsonValue} checks it.
+ *
+ * @throws {TypeError} naming what is not serialisable. @throws {RangeError} when it is too large.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { jsonText } from "./json_value.ts";
+ *
+ * assert.equal(jsonText({ n: 1 }, 1024), '{"n":1}');
+ * ```
+ */
+export function jsonText(value: unknown, maxBytes: number, what = "Client data"): string {
   let json: string | undefined;
   try {
     json = JSON.stringify(value, (key, item) => {
@@ -47,7 +63,7 @@ export function copyJsonValue(value: unknown, maxBytes: number, what = "Client d
       `${what} is ${json!.length} bytes as JSON, over the limit of ${maxBytes}`,
     );
   }
-  return JSON.parse(json!);
+  return json!;
 }
 
 function describeKey(key: string): string {

@@ -11,6 +11,13 @@ import { utf8Length } from "../util/utf8.ts";
 import { API_PROTOCOL, API_VERSION, type GuestExports, WASI_MODULE } from "./_abi.ts";
 import { COPY_IN, EVENT_EXPORT, EventKind } from "./_entry_points.ts";
 import { BYTES_PER_FUEL_SHIFT, FUEL_EXPORT, METER_MODULE } from "./_meter.ts";
+import { GLOBAL_EXPORT_PREFIX, type SavedGlobal, START_EXPORT } from "./_snapshot_layout.ts";
+import {
+  applyGuestState,
+  captureGuestState,
+  type GuestParts,
+  type GuestState,
+} from "./guest_snapshot.ts";
 import type { WasmMemoryBudget } from "./memory_budget.ts";
 import { GuestExit, WasiShim } from "./wasi.ts";
 
@@ -65,6 +72,18 @@ export interface GuestConfig {
   readonly initialPages?: number;
   /** Present when the module was metered when it was loaded (`loadWasmService`'s default). */
   readonly metering?: GuestMetering;
+  /** Present when the module's rooms can be snapshotted. */
+  readonly snapshot?: GuestSnapshotConfig;
+}
+
+/** What snapshots of one module's instances need (see `guest_snapshot.ts`). */
+export interface GuestSnapshotConfig {
+  /** The mutable globals the host saves. */
+  readonly layout: readonly SavedGlobal[];
+  /** The module's initial memory image, made once on first use. */
+  baseline(): Uint8Array;
+  /** Most pages of memory an instance may have. */
+  readonly maxPages: number;
 }
 
 /** A metered guest's entry point (see `_entry_points.ts`): `(fuel, kind, a, b) -> fuel left`. */
@@ -129,9 +148,15 @@ export class GuestInstance implements SimpleJamsocketService {
   #payload: string | Uint8Array | undefined;
   /** Pages reserved from the memory budget. */
   #pages = 0;
+  readonly #snapshot: GuestSnapshotConfig | undefined;
 
-  /** Instantiate and start the guest for `roomId`; throws {@linkcode RoomCrashError}. */
-  constructor(config: GuestConfig, roomId: string, output: GuestOutput) {
+  /**
+   * Instantiate and start the guest for `roomId`, or, given `restore` (read from a snapshot of
+   * an instance of the same module), write that state into the fresh instance instead of
+   * starting it (no guest code runs). Throws {@linkcode RoomCrashError}.
+   */
+  constructor(config: GuestConfig, roomId: string, output: GuestOutput, restore?: GuestState) {
+    this.#snapshot = config.snapshot;
     this.#wasi = new WasiShim({
       args: config.args,
       env: config.env,
@@ -203,13 +228,19 @@ export class GuestInstance implements SimpleJamsocketService {
     const exports = this.#exports = instance.exports as unknown as GuestExports;
     this.#wasi.bind(exports.memory);
     this.#bytes = new Uint8Array(exports.memory.buffer);
+    if (metering) {
+      this.#fuel = instance.exports[FUEL_EXPORT] as WebAssembly.Global;
+      const event = instance.exports[EVENT_EXPORT] as Entry;
+      this.#event = metering.slicing ? JSPI.promising(event) : event;
+    }
+    if (restore) {
+      this.#restore(restore);
+      return;
+    }
     if (!metering) {
       this.#startPlain(roomId);
       return;
     }
-    this.#fuel = instance.exports[FUEL_EXPORT] as WebAssembly.Global;
-    const event = instance.exports[EVENT_EXPORT] as Entry;
-    this.#event = metering.slicing ? JSPI.promising(event) : event;
     let started: void | Promise<void>;
     try {
       started = this.#startMetered(roomId);
@@ -281,10 +312,56 @@ export class GuestInstance implements SimpleJamsocketService {
     }
   }
 
+  /**
+   * The guest's state as bytes (see `guest_snapshot.ts`), between events only. Its unfinished
+   * log lines are written out first.
+   *
+   * @throws {Error} when the module's rooms cannot be snapshotted.
+   */
+  snapshot(): Uint8Array {
+    const config = this.#snapshot;
+    if (config === undefined) throw new Error("This module's rooms cannot be snapshotted");
+    this.#wasi.flush();
+    return captureGuestState(
+      this.#parts(config),
+      config.layout,
+      config.baseline(),
+      this.#wasi.monotonicMs(),
+    );
+  }
+
   /** Write out the guest's unfinished log lines, and give its memory back to the budget. */
   [Symbol.dispose](): void {
     this.#wasi.flush();
     this.#release();
+  }
+
+  #parts(config: GuestSnapshotConfig): GuestParts {
+    const exports = this.#exports as unknown as Record<string, WebAssembly.Global>;
+    return {
+      memory: this.#exports.memory,
+      globals: config.layout.map((g) => exports[GLOBAL_EXPORT_PREFIX + g.index]),
+    };
+  }
+
+  /** Write saved state into this fresh instance; its monotonic clock goes on from the saved one. */
+  #restore(state: GuestState): void {
+    const config = this.#snapshot;
+    try {
+      if (config === undefined) throw new Error("This module's rooms cannot be snapshotted");
+      applyGuestState(state, this.#parts(config), config.baseline(), (pages) => {
+        const before = this.#exports.memory.buffer.byteLength >>> 16;
+        return this.#grow(pages) === before;
+      });
+    } catch (error) {
+      this.#release();
+      throw new RoomCrashError(
+        "restore",
+        `Cannot restore the WASM guest: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    this.#wasi.continueClock(state.monotonicMs);
   }
 
   #release(): void {
@@ -296,6 +373,7 @@ export class GuestInstance implements SimpleJamsocketService {
   #startPlain(roomId: string): void {
     const exports = this.#exports;
     try {
+      (exports as unknown as Record<string, (() => void) | undefined>)[START_EXPORT]?.();
       exports._initialize?.();
       const length = utf8Length(roomId);
       const [ptr, size] = this.#allocate(length);

@@ -13,13 +13,17 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { basename } from "node:path";
 import { consoleLogger, describeError, type Logger } from "../util/logger.ts";
-import type { JamsocketServiceFactory } from "../service.ts";
+import type { ServiceSnapshots } from "../room/room_snapshot.ts";
+import type { JamsocketContext, JamsocketServiceFactory } from "../service.ts";
 import { checkModuleShape, type GuestExports, shapeOf } from "./_abi.ts";
 import { addEntryPoints, COPY_IN } from "./_entry_points.ts";
 import { limitMemory, MemoryLimitError } from "./_limit_memory.ts";
 import { meter } from "./_meter.ts";
+import { exportStart, exposeState, type SnapshotLayout } from "./_snapshot_layout.ts";
+import { type GuestState, readGuestState } from "./guest_snapshot.ts";
 import { fuelForSeconds } from "./fuel.ts";
 import {
   checkVersions,
@@ -161,7 +165,15 @@ export class WasmService {
   readonly metered: boolean;
   /** Pages of memory each instance starts with. */
   readonly initialPages: number;
+  /**
+   * Why this service's rooms cannot be snapshotted (so cannot hibernate, persist or move), as
+   * one line; undefined when they can.
+   */
+  readonly snapshotRefusal: string | undefined;
+  readonly #layout: SnapshotLayout | undefined;
   #factory: JamsocketServiceFactory | undefined;
+  #baseline: Uint8Array | undefined;
+  #snapshotId: string | undefined;
 
   /** Use {@linkcode loadWasmService}, which checks the module first. */
   constructor(
@@ -171,6 +183,7 @@ export class WasmService {
     options: Readonly<Required<Omit<WasmServiceOptions, "name">>>,
     metered = false,
     initialPages = 0,
+    layout?: SnapshotLayout,
   ) {
     this.name = name;
     this.module = module;
@@ -178,6 +191,21 @@ export class WasmService {
     this.options = options;
     this.metered = metered;
     this.initialPages = initialPages;
+    this.#layout = layout;
+    this.snapshotRefusal = bytes === undefined || layout === undefined
+      ? "a precompiled WebAssembly.Module cannot be snapshotted (load the module from its bytes)"
+      : layout.refusal;
+  }
+
+  /**
+   * `wasm:sha256:<hex>` of the module's bytes as they were given: what snapshots of its rooms
+   * are checked against, so that a snapshot never restores into another build.
+   */
+  get snapshotId(): string {
+    this.#snapshotId ??= this.bytes === undefined
+      ? `wasm:precompiled:${this.name}`
+      : `wasm:sha256:${createHash("sha256").update(this.bytes).digest("hex")}`;
+    return this.#snapshotId;
   }
 
   /** A factory of one guest instance per room, with the default limits. */
@@ -193,7 +221,19 @@ export class WasmService {
    */
   guestConfig(run: WasmRunOptions | GuestMetering = {}): GuestConfig {
     const metering = !this.metered ? undefined : "fuelPerEvent" in run ? run : guestMetering(run);
-    return { ...this.options, module: this.module, initialPages: this.initialPages, metering };
+    const layout = this.#layout;
+    const snapshot = layout === undefined || this.snapshotRefusal !== undefined ? undefined : {
+      layout: layout.globals,
+      baseline: () => this.#initialImage(),
+      maxPages: this.options.maxMemoryPages,
+    };
+    return {
+      ...this.options,
+      module: this.module,
+      initialPages: this.initialPages,
+      metering,
+      snapshot,
+    };
   }
 
   /**
@@ -202,18 +242,57 @@ export class WasmService {
    */
   roomFactory(run: WasmRunOptions = {}): JamsocketServiceFactory {
     const config = this.guestConfig(run);
-    const logger = this.options.logger;
     return (roomId, ctx) => {
-      const guest = new GuestInstance(config, roomId, {
-        sendText(recipient, utf8) {
-          const text = decodeGuestText(utf8, roomId, recipient, logger);
-          if (text !== undefined) ctx.sendMessage(recipient, text);
-        },
-        sendBinary: (recipient, bytes) => ctx.sendBinary(recipient, bytes.slice()),
-        setTimer: (ms) => ctx.setTimer(ms),
-      });
+      const guest = this.#guest(config, roomId, ctx);
       return guest.ready ? guest.ready.then(() => guest) : guest;
     };
+  }
+
+  /**
+   * How rooms from {@linkcode roomFactory} with the same `run` are snapshotted and restored, or
+   * undefined when they cannot be ({@linkcode snapshotRefusal} says why).
+   */
+  roomSnapshots(run: WasmRunOptions = {}): ServiceSnapshots | undefined {
+    if (this.snapshotRefusal !== undefined) return undefined;
+    const config = this.guestConfig(run);
+    const read = (state: Uint8Array): GuestState =>
+      readGuestState(state, config.snapshot!.layout, config.snapshot!.maxPages);
+    return {
+      service: this.snapshotId,
+      capture: (service) => (service as GuestInstance).snapshot(),
+      check: (state) => void read(state),
+      restore: (roomId, ctx, state) => this.#guest(config, roomId, ctx, read(state)),
+    };
+  }
+
+  #guest(
+    config: GuestConfig,
+    roomId: string,
+    ctx: JamsocketContext,
+    restore?: GuestState,
+  ): GuestInstance {
+    const logger = this.options.logger;
+    return new GuestInstance(config, roomId, {
+      sendText(recipient, utf8) {
+        const text = decodeGuestText(utf8, roomId, recipient, logger);
+        if (text !== undefined) ctx.sendMessage(recipient, text);
+      },
+      sendBinary: (recipient, bytes) => ctx.sendBinary(recipient, bytes.slice()),
+      setTimer: (ms) => ctx.setTimer(ms),
+    }, restore);
+  }
+
+  /** The memory a fresh instance starts with (its data segments laid out), made once. */
+  #initialImage(): Uint8Array {
+    if (this.#baseline !== undefined) return this.#baseline;
+    const imports: Record<string, Record<string, () => number>> = {};
+    for (const i of WebAssembly.Module.imports(this.module)) {
+      if (i.kind === "function") (imports[i.module] ??= {})[i.name] = () => 0;
+    }
+    const instance = new WebAssembly.Instance(this.module, imports);
+    const memory = instance.exports.memory as WebAssembly.Memory;
+    this.#baseline = new Uint8Array(memory.buffer).slice();
+    return this.#baseline;
   }
 }
 
@@ -258,7 +337,7 @@ export async function loadWasmService(
   } catch (error) {
     throw new WasmLoadError(name, describeLoadError(error), { cause: error });
   }
-  let prepared: { bytes: Uint8Array; initialPages: number };
+  let prepared: { bytes: Uint8Array; initialPages: number; layout: SnapshotLayout };
   try {
     prepared = prepareModule(bytes, resolved);
   } catch (error) {
@@ -285,32 +364,44 @@ export async function loadWasmService(
   }
   const problem = probeVersions(module);
   if (problem) throw new WasmLoadError(name, problem);
-  return new WasmService(name, module, bytes, resolved, resolved.metering, prepared.initialPages);
+  return new WasmService(
+    name,
+    module,
+    bytes,
+    resolved,
+    resolved.metering,
+    prepared.initialPages,
+    prepared.layout,
+  );
 }
 
 /** A module whose imports or exports break the ABI; the message is the problem. */
 class AbiProblem extends Error {}
 
 /**
- * Check the module's shape, cap its memory and meter it; the bytes to compile.
+ * Check the module's shape, cap its memory, expose its state for snapshots and meter it; the
+ * bytes to compile.
  *
  * @throws {AbiProblem} for a module that breaks the ABI.
  */
 function prepareModule(
   bytes: Uint8Array,
   options: { maxMemoryPages: number; metering: boolean },
-): { bytes: Uint8Array; initialPages: number } {
+): { bytes: Uint8Array; initialPages: number; layout: SnapshotLayout } {
   const module = readModule(bytes);
   const shape = checkModuleShape(describeModule(module));
   if (shape) throw new AbiProblem(shape);
   limitMemory(module, options.maxMemoryPages);
   const initialPages = module.memories[0]?.min ?? 0;
+  const layout = exposeState(module);
   if (options.metering) {
     const metered = meter(module, { growHook: true, extraImports: [COPY_IN] });
     addEntryPoints(metered);
     metered.finish();
+  } else {
+    exportStart(module);
   }
-  return { bytes: writeModule(module), initialPages };
+  return { bytes: writeModule(module), initialPages, layout };
 }
 
 /** V8's one-line complaint about bytes that are not a valid module, if it has one. */

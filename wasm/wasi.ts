@@ -90,6 +90,8 @@ export class WasiShim {
   readonly #pending: Record<"stdout" | "stderr", string> = { stdout: "", stderr: "" };
   readonly #decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
   #memory: WebAssembly.Memory | undefined;
+  /** Added to `performance.now()` for the monotonic clock (see {@linkcode continueClock}). */
+  #monotonicOffset = 0;
 
   /** A shim with the given arguments, environment and log. */
   constructor(options: WasiOptions) {
@@ -114,6 +116,19 @@ export class WasiShim {
       imports[name] = implemented[name] ?? (() => Errno.NotImplemented);
     }
     return imports;
+  }
+
+  /** The guest's monotonic clock now, in milliseconds. */
+  monotonicMs(): number {
+    return performance.now() + this.#monotonicOffset;
+  }
+
+  /**
+   * Make the monotonic clock go on from `savedMs` (a restored guest's clock, read in another
+   * instance or process), so that it never goes back.
+   */
+  continueClock(savedMs: number): void {
+    this.#monotonicOffset = Math.max(0, savedMs - performance.now());
   }
 
   /** Write out what is left of an unfinished line (when the room closes). */
@@ -150,7 +165,7 @@ export class WasiShim {
         const ms = id === CLOCK_REALTIME
           ? performance.timeOrigin + performance.now()
           : id === CLOCK_MONOTONIC
-          ? performance.now()
+          ? this.monotonicMs()
           : undefined;
         if (ms === undefined) return Errno.Invalid;
         this.#view().setBigUint64(out, BigInt(Math.round(ms * 1e6)), true);
