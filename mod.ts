@@ -36,6 +36,8 @@ export {
   type JamsocketServiceClass,
   type JamsocketServiceFactory,
   MessageRecipient,
+  type RestoreHook,
+  type SavedState,
   type SimpleJamsocketService,
 } from "./service.ts";
 export {
@@ -69,3 +71,10 @@ export {
   type WasmSource,
 } from "./wasm/host.ts";
 export { WasmMemoryBudget } from "./wasm/memory_budget.ts";
+export {
+  FileSnapshotStore,
+  MemorySnapshotStore,
+  type SnapshotStore,
+  StaleSnapshotError,
+} from "./snapshot/snapshot_store.ts";
+export type { RoomSnapshot, ServiceSnapshots, ServiceState } from "./room/room_snapshot.ts";

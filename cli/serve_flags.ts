@@ -43,6 +43,9 @@ export const SERVE_FLAGS = {
   "memory-limit": { type: "string" },
   "wasm-memory-budget": { type: "string" },
   "time-slice": { type: "string" },
+  "hibernate-after": { type: "string" },
+  state: { type: "string" },
+  "snapshot-every": { type: "string" },
 } as const satisfies FlagOptions;
 
 /** Help text for {@linkcode SERVE_FLAGS}. */
@@ -91,7 +94,16 @@ export const SERVE_FLAGS_HELP = `
 }]
       --wasm-memory-budget <MiB>        WASM memory all rooms together may hold; past it
                                         memory.grow fails in the guest and new rooms get
-                                        503 [default: half of this machine's memory]`;
+                                        503 [default: half of this machine's memory]
+      --hibernate-after <SECONDS>       Snapshot a room that had no events this long and
+                                        free its service; its clients stay connected and
+                                        the next event restores it [default: off]
+      --state <DIR>                     Keep rooms across restarts: snapshot every room to
+                                        DIR on shutdown (SIGTERM); a room comes back with
+                                        its state at its first connect
+      --snapshot-every <SECONDS>        With --state, also snapshot the rooms that changed
+                                        this often, so a crash loses at most that much
+                                        [default: only at shutdown]`;
 
 /** The parsed values of {@linkcode SERVE_FLAGS}. */
 export type ServeFlagValues = {
@@ -140,7 +152,13 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     cpuLimit: positive(values, "cpu-limit"),
     wasmMemoryBudget: mebibytes(values, "wasm-memory-budget"),
     timeSlice: number(values, "time-slice"),
+    hibernateAfter: positive(values, "hibernate-after"),
+    state: stateFolder(values.state),
+    snapshotEvery: positive(values, "snapshot-every"),
   };
+  if (options.snapshotEvery !== undefined && options.state === undefined) {
+    throw new UsageError("'--snapshot-every' needs '--state <DIR>' (the folder to save to)");
+  }
   try {
     if (values["allowed-origin"] !== undefined) {
       options.allowedOrigins = values["allowed-origin"];
@@ -184,6 +202,25 @@ function folder(values: ServeFlagValues, flag: StringFlag): string | undefined {
     if (!(error instanceof Deno.errors.NotFound)) reason = (error as Error).message;
   }
   throw new UsageError(`Invalid value for '--${flag}': "${path}": ${reason}`);
+}
+
+/** `--state`: a folder that exists or can be made, and that this process can write. */
+function stateFolder(path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    Deno.mkdirSync(path, { recursive: true });
+    const probe = `${path}/.jamsocket-write-check`;
+    Deno.writeFileSync(probe, new Uint8Array());
+    Deno.removeSync(probe);
+    return path;
+  } catch (error) {
+    const reason = error instanceof Deno.errors.AlreadyExists
+      ? "not a folder"
+      : error instanceof Deno.errors.PermissionDenied
+      ? "not writable"
+      : (error as Error).message;
+    throw new UsageError(`Invalid value for '--state': "${path}": ${reason}`);
+  }
 }
 
 function mebibytes(values: ServeFlagValues, flag: StringFlag): number | undefined {

@@ -14,6 +14,8 @@ export interface MetricsGauges {
   queueDepth: number;
   /** Room host processes running now (0 when every room runs in this process). */
   roomHosts: number;
+  /** Rooms hibernated now (service freed, state saved, clients connected). */
+  hibernated?: number;
 }
 
 /**
@@ -44,8 +46,17 @@ export class Metrics {
   roomsCreated = 0;
   /** Room host processes started to replace one that was stopped or died. */
   roomHostRestarts = 0;
+  /** Rooms hibernated (each time). */
+  hibernations = 0;
+  /** Snapshots written to the state store. */
+  snapshotsSaved = 0;
+  /** Bytes of the snapshots written to the state store. */
+  snapshotBytesSaved = 0;
+  /** Rooms restored from a stored snapshot (after a restart or a reload). */
+  roomsRestored = 0;
   readonly #crashes = new Map<string, number>();
   readonly #closes = new Map<string, number>();
+  readonly #refused = new Map<string, number>();
 
   /** Count a room crash, by kind (`trap`, `cpu_limit`, …: see `CrashKind`). */
   crashed(kind: string): void {
@@ -55,6 +66,11 @@ export class Metrics {
   /** Count a client the server closed, by reason (`too_big`, `rate_limit`, `too_slow`, …). */
   closedClient(reason: string): void {
     this.#closes.set(reason, (this.#closes.get(reason) ?? 0) + 1);
+  }
+
+  /** Count a stored snapshot refused at load, by reason (`corrupt`, `other_service`, …). */
+  refusedSnapshot(reason: string): void {
+    this.#refused.set(reason, (this.#refused.get(reason) ?? 0) + 1);
   }
 
   /** Render every metric in the Prometheus text exposition format (version 0.0.4). */
@@ -103,6 +119,27 @@ export class Metrics {
     metric("jamsocket_room_host_restarts_total", "counter", "Room host processes replaced.", [
       ["", this.roomHostRestarts],
     ]);
+    metric("jamsocket_rooms_hibernated", "gauge", "Rooms hibernated (service freed).", [
+      ["", gauges.hibernated ?? 0],
+    ]);
+    metric("jamsocket_room_hibernations_total", "counter", "Times a room hibernated.", [
+      ["", this.hibernations],
+    ]);
+    metric("jamsocket_snapshots_saved_total", "counter", "Room snapshots stored.", [
+      ["", this.snapshotsSaved],
+    ]);
+    metric("jamsocket_snapshot_bytes_saved_total", "counter", "Bytes of room snapshots stored.", [
+      ["", this.snapshotBytesSaved],
+    ]);
+    metric("jamsocket_rooms_restored_total", "counter", "Rooms restored from a stored snapshot.", [
+      ["", this.roomsRestored],
+    ]);
+    metric(
+      "jamsocket_snapshots_refused_total",
+      "counter",
+      "Stored snapshots refused at load, by reason.",
+      labelled("reason", this.#refused),
+    );
     return lines.join("\n") + "\n";
   }
 }

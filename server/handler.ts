@@ -23,6 +23,10 @@ import { consoleLogger } from "../util/logger.ts";
 import { type RecordedService, Recorder } from "../recording/recorder.ts";
 import { WasmService } from "../wasm/host.ts";
 import { createHash } from "node:crypto";
+import { Hibernator } from "../snapshot/hibernation.ts";
+import { RoomPersistence } from "../snapshot/room_persistence.ts";
+import { FileSnapshotStore } from "../snapshot/snapshot_store.ts";
+import type { Room } from "../room/room.ts";
 import { DEFAULT_MAX_ROOMS, type HandlerOptions } from "./handler_options.ts";
 import { RoomAdmission } from "./room_admission.ts";
 
@@ -94,7 +98,26 @@ export function createHandler(
   );
   const engineFactory = (rt: ServiceRuntime, definition: ServiceDefinition) =>
     recorder ? recorder.wrap(rt.engineFactory, describeService(definition)) : rt.engineFactory;
-  const registry = new RoomRegistry(engineFactory(runtime, service), {
+  const hibernateAfter = seconds(options.hibernateAfter, "hibernateAfter");
+  const snapshotEvery = seconds(options.snapshotEvery, "snapshotEvery");
+  if (snapshotEvery > 0 && options.state === undefined) {
+    throw new RangeError("snapshotEvery needs state (a folder or a SnapshotStore to save to)");
+  }
+  const persistence = new RoomPersistence({
+    store: typeof options.state === "string" ? new FileSnapshotStore(options.state) : options.state,
+    logger,
+    metrics,
+    snapshots: () => runtime.snapshots,
+    refusal: () => runtime.snapshotRefusal,
+  });
+  if ((hibernateAfter > 0 || persistence.store) && runtime.snapshotRefusal !== undefined) {
+    logger.warn(
+      `Rooms will not ${
+        hibernateAfter > 0 ? "hibernate or " : ""
+      }persist: ${runtime.snapshotRefusal}`,
+    );
+  }
+  const registry: RoomRegistry = new RoomRegistry(engineFactory(runtime, service), {
     capacity: () => Math.min(options.maxRooms ?? DEFAULT_MAX_ROOMS, runtime.capacity),
     maxClients,
     strategy: typeof options.rooms === "object"
@@ -108,7 +131,19 @@ export function createHandler(
         ? options.shutdownPolicy
         : parseShutdownPolicy(options.shutdownPolicy ?? "300sec"),
     },
+    saved: persistence,
+    onRoomClosed: (room) => persistence.closed(room),
   });
+  const hibernator = hibernateAfter > 0
+    ? new Hibernator({
+      afterMs: hibernateAfter * 1000,
+      rooms: () => registry.rooms(),
+      metrics,
+      logger,
+    })
+    : undefined;
+  hibernator?.start();
+  if (snapshotEvery > 0) persistence.startPeriodic(snapshotEvery * 1000, () => registry.rooms());
   const admission = new RoomAdmission(registry, {
     logger,
     origins: new OriginPolicy(options.allowedOrigins),
@@ -122,6 +157,8 @@ export function createHandler(
     : new StaticFiles(options.staticDir, { dotFiles: options.staticDotFiles });
   const startedAt = performance.now();
   let stopping = false;
+  const keep = (room: Room, code: CloseCode, reason: string, pending: boolean) =>
+    keepRoom(persistence, room, code, reason, pending);
 
   async function route(request: Request): Promise<Response> {
     if (stopping) throw new HttpError(503, "Server is shutting down");
@@ -152,10 +189,11 @@ export function createHandler(
     throw new HttpError(404, notFoundReason(path, basePath));
   }
 
-  function roomRequest(request: Request, roomId: string): Response | Promise<Response> {
+  async function roomRequest(request: Request, roomId: string): Promise<Response> {
+    if (request.method !== "GET" && request.method !== "POST") return methodNotAllowed("GET, POST");
+    if (!registry.has(roomId)) await persistence.prepare(roomId);
     if (request.method === "POST") return textResponse(200, registry.createExplicit(roomId).id);
-    if (request.method !== "GET") return methodNotAllowed("GET, POST");
-    return admission.admit(request, roomId);
+    return await admission.admit(request, roomId);
   }
 
   function rooms(): RoomInfo[] {
@@ -180,12 +218,14 @@ export function createHandler(
   function gauges() {
     let clients = 0;
     let queueDepth = 0;
+    let hibernated = 0;
     for (const room of registry.rooms()) {
       clients += room.clientCount;
       queueDepth += room.pending;
+      if (room.hibernated) hibernated++;
     }
     queueDepth += runtime.queueDepth;
-    return { rooms: registry.size, clients, queueDepth, roomHosts: runtime.hosts };
+    return { rooms: registry.size, clients, queueDepth, roomHosts: runtime.hosts, hibernated };
   }
 
   const handler = async (request: Request): Promise<Response> => {
@@ -202,26 +242,90 @@ export function createHandler(
       const previous = runtime;
       runtime = createServiceRuntime(next, options, logger, metrics);
       admission.authenticate = options.authenticate ?? staticAuthenticate(next);
+      const carried = previous.snapshots?.service === runtime.snapshots?.service &&
+        runtime.snapshots !== undefined;
+      let kept = 0;
+      const code = CloseCode.ServiceRestart;
       const closed = await registry.closeAll(
-        CloseCode.ServiceRestart,
+        code,
         "Service restart",
         engineFactory(runtime, next),
+        carried
+          ? async (room) => {
+            if (await keep(room, code, "Service restart", true) !== undefined) kept++;
+          }
+          : undefined,
       );
+      if (closed > 0) {
+        logger.info(
+          carried
+            ? `Kept the state of ${kept} of ${closed} rooms across the reload`
+            : `Rooms restart fresh: ${freshReason(previous, runtime)}`,
+        );
+      }
       await previous.close();
       return closed;
     },
     async shutdown() {
       stopping = true;
-      const closing = registry.closeAll(CloseCode.GoingAway, "Server shutting down");
+      hibernator?.stop();
+      persistence.stop();
+      const code = CloseCode.GoingAway;
+      const reason = "Server shutting down";
+      let saved = 0;
+      const closing = registry.closeAll(
+        code,
+        reason,
+        undefined,
+        persistence.store
+          ? async (room) => {
+            if (await keep(room, code, reason, false) !== undefined) saved++;
+          }
+          : undefined,
+      );
       const seconds = options.shutdownTimeout ?? 10;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, seconds * 1000));
       await Promise.race([closing, timeout]);
       clearTimeout(timer);
+      if (persistence.store && saved > 0) {
+        const where = typeof options.state === "string" ? options.state : "the state store";
+        logger.info(`Saved ${saved} room${saved === 1 ? "" : "s"} to ${where}`);
+      }
       await runtime.close();
       await recorder?.close();
     },
   });
+}
+
+/** Close `room` keeping its snapshot when it can be snapshotted; its size, or undefined. */
+function keepRoom(
+  persistence: RoomPersistence,
+  room: Room,
+  code: CloseCode,
+  reason: string,
+  pending: boolean,
+): Promise<number | undefined> {
+  if (!room.canSnapshot) return room.close(code, reason).then(() => undefined);
+  return persistence.closeAndKeep(room, code, reason, pending).catch(() => undefined);
+}
+
+/** Why rooms cannot keep their state across a reload from `previous` to `next`. */
+function freshReason(previous: ServiceRuntime, next: ServiceRuntime): string {
+  if (previous.snapshots === undefined) return previous.snapshotRefusal ?? "no snapshots";
+  if (next.snapshots === undefined) return next.snapshotRefusal ?? "no snapshots";
+  return previous.snapshots.service.startsWith("wasm:")
+    ? "a new WASM build cannot restore the old build's snapshots"
+    : `the service changed from "${previous.snapshots.service}" to "${next.snapshots.service}"`;
+}
+
+/** Seconds from an option: a finite number >= 0 (0 when not given). */
+function seconds(value: number | undefined, name: string): number {
+  if (value === undefined) return 0;
+  if (!(value >= 0) || !Number.isFinite(value)) {
+    throw new RangeError(`${name} must be a number of seconds >= 0, got ${value}`);
+  }
+  return value;
 }
 
 /** What a recording's header says of a service: its name, and a WASM module's hash. */

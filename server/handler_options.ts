@@ -10,6 +10,7 @@ import type { ShutdownPolicy } from "../room/shutdown_policy.ts";
 import type { IsolationOptions } from "../runtime/service_runtime.ts";
 import type { AuthenticateHook } from "../service.ts";
 import type { RecordOptions } from "../recording/recorder.ts";
+import type { SnapshotStore } from "../snapshot/snapshot_store.ts";
 
 /** The default {@linkcode HandlerOptions.maxRooms}. */
 export const DEFAULT_MAX_ROOMS = 100_000;
@@ -124,6 +125,29 @@ export interface HandlerOptions extends IsolationOptions {
    * kit's `replay` run them again.
    */
   record?: string | RecordOptions;
+  /**
+   * Seconds a room may go without events (a client's, or its timer's) before it hibernates: its
+   * service is snapshotted and freed (a WASM room's instance and memory), its clients stay
+   * connected, its timer stays armed, and the next event restores it first. Only rooms whose
+   * service can be snapshotted (WASM modules loaded from bytes that do not change their tables;
+   * TypeScript services with the `snapshot()`/`restore()` hooks); `0` turns it off.
+   * @default {0}
+   */
+  hibernateAfter?: number;
+  /**
+   * Keep rooms across restarts: a folder (one snapshot file per room, written atomically) or a
+   * {@linkcode SnapshotStore}. A graceful shutdown (SIGTERM, `shutdown()`) snapshots every room;
+   * a room comes back with its state at its first connect after the restart, and its service
+   * hears the clients it had leave first. A stored snapshot that is corrupt, truncated, or of
+   * another build or service is refused with one log line and the room starts fresh.
+   */
+  state?: string | SnapshotStore;
+  /**
+   * With `state`: seconds between snapshots of the rooms that changed, so that a crash
+   * (`kill -9`) loses at most that much. `0` saves only at a graceful shutdown.
+   * @default {0}
+   */
+  snapshotEvery?: number;
   /**
    * Where the server logs.
    * @default {consoleLogger("info")}
