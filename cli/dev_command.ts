@@ -62,7 +62,10 @@ Options:${SERVE_FLAGS_HELP}
 
 A TypeScript service is type-checked (deno check) on every change, and its project's modules
 are all reloaded. A failed build is printed and shown on the dev page (http://localhost:8080/);
-the last good build keeps serving, and a failed first build waits for a fix. GET /rooms is on.`;
+the last good build keeps serving, and a failed first build waits for a fix. GET /rooms is on.
+Open rooms keep their state across a reload when it can be carried over (a TypeScript service
+with snapshot() and a static restore()); a new WASM build cannot take the old build's state, so
+its rooms restart fresh. Each reload says which.`;
 
 /** Help for `jamsocket build`. */
 export const BUILD_HELP = `Build a service and print the path of the module it made

@@ -168,6 +168,11 @@ export class Room {
     return this.#clock.now() - this.#lastActivity;
   }
 
+  /** When the room's last event of any kind came (its clock's `now()`). */
+  get lastActivity(): number {
+    return this.#lastActivity;
+  }
+
   /** The room as a listing shows it. */
   info(): RoomInfo {
     return {
@@ -213,10 +218,12 @@ export class Room {
   /**
    * Snapshot the service and free it, if no event waits; the room's clients and timer stay.
    * Resolves with the state's size in bytes, or undefined when the room did not hibernate.
+   *
+   * @throws {Error} (rejects) when the service's snapshot failed (its `snapshot()` threw).
    */
   async hibernate(): Promise<number | undefined> {
     if (this.#snapshots === undefined || this.closed) return undefined;
-    return await this.#snapshots.hibernate().catch(() => undefined);
+    return await this.#snapshots.hibernate();
   }
 
   /**

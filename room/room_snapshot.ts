@@ -91,8 +91,9 @@ export interface SnapshotEngine {
   /** The service is freed, its state saved; the next event restores it. */
   readonly hibernated: boolean;
   /**
-   * Hold events from now on (they queue); resolves once the event running now, if any, is done.
-   * A snapshot taken while paused captures the state at the pause, ahead of the held events.
+   * Hold every event not yet started (they queue); resolves once the event running now, if any,
+   * is done. A snapshot taken while paused captures the state at the pause, ahead of the held
+   * events.
    */
   pause(): Promise<void>;
   /** Run the held events, and the later ones, again. */
@@ -123,4 +124,58 @@ export type RoomEvent =
 export function snapshotEngine(engine: object): SnapshotEngine | undefined {
   const candidate = engine as Partial<SnapshotEngine>;
   return candidate.canSnapshot === true ? candidate as SnapshotEngine : undefined;
+}
+
+/** What takes a room's events: a `RoomEngine`. */
+export interface EventSink {
+  /** A client joined. */
+  connect(client: ClientId, data?: ClientData): void;
+  /** A client left. */
+  disconnect(client: ClientId): void;
+  /** A text frame. */
+  message(client: ClientId, text: string): void;
+  /** A binary frame. */
+  binary(client: ClientId, bytes: Uint8Array): void;
+  /** The timer fired. */
+  timer(): void;
+}
+
+/**
+ * Hand `events` (from {@linkcode SnapshotEngine.takeHeld}) to `engine`, in order: how a room that
+ * moved runs what arrived while it was paused.
+ *
+ * @example
+ * ```ts
+ * import { replayEvents } from "./room_snapshot.ts";
+ *
+ * const seen: string[] = [];
+ * const sink = {
+ *   connect() {},
+ *   disconnect() {},
+ *   message: (client: number, text: string) => void seen.push(`${client}:${text}`),
+ *   binary() {},
+ *   timer() {},
+ * };
+ * replayEvents(sink, [{ type: "message", client: 1, text: "hi" }]);
+ * ```
+ */
+export function replayEvents(engine: EventSink, events: readonly RoomEvent[]): void {
+  for (const event of events) {
+    switch (event.type) {
+      case "connect":
+        engine.connect(event.client, event.data);
+        break;
+      case "disconnect":
+        engine.disconnect(event.client);
+        break;
+      case "message":
+        engine.message(event.client, event.text);
+        break;
+      case "binary":
+        engine.binary(event.client, event.bytes);
+        break;
+      case "timer":
+        engine.timer();
+    }
+  }
 }

@@ -26,7 +26,8 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 /**
  * How rooms of a TypeScript service are snapshotted, or why they cannot be (one line): its
  * identity is `ts:<name>` (the class's or factory's name), so a reloaded or restarted service of
- * the same name takes the state; its `restore` decides what to do with it.
+ * the same name takes the state; its `restore` decides what to do with it. A `snapshot()` that
+ * returns more than `maxStateBytes` of JSON fails (the room does not hibernate or save).
  *
  * @example
  * ```ts
@@ -48,6 +49,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  */
 export function typeScriptSnapshots(
   service: JamsocketServiceClass | JamsocketServiceFactory,
+  maxStateBytes: number = MAX_SERVICE_STATE_BYTES,
 ): ServiceSnapshots | string {
   const name = service.name || "service";
   const restore = (service as { restore?: unknown }).restore;
@@ -60,7 +62,7 @@ export function typeScriptSnapshots(
   }
   const hook = (restore as RestoreHook).bind(service);
   const text = (value: SavedState) =>
-    encoder.encode(jsonText(value, MAX_SERVICE_STATE_BYTES, "The service's snapshot()"));
+    encoder.encode(jsonText(value, maxStateBytes, "The service's snapshot()"));
   const parse = (state: Uint8Array): SavedState => JSON.parse(decoder.decode(state));
   return {
     service: `ts:${name}`,

@@ -9,7 +9,7 @@
 import type { Metrics } from "../http/metrics.ts";
 import type { Room } from "../room/room.ts";
 import { type Clock, SYSTEM_CLOCK, type TimerHandle } from "../util/clock.ts";
-import type { Logger } from "../util/logger.ts";
+import { describeError, type Logger } from "../util/logger.ts";
 
 /** What {@linkcode Hibernator} works with. */
 export interface HibernationConfig {
@@ -39,6 +39,8 @@ export class Hibernator {
   readonly #sweepMs: number;
   #timer: TimerHandle | undefined;
   #running = false;
+  /** Rooms whose snapshot failed, with their last activity then. */
+  readonly #failed = new WeakMap<Room, number>();
 
   /** A hibernator under `config`; {@linkcode start} it. */
   constructor(config: HibernationConfig) {
@@ -64,9 +66,17 @@ export class Hibernator {
   async sweep(): Promise<number> {
     const { afterMs, logger, metrics } = this.#config;
     const quiet = [...this.#config.rooms()].filter((room) =>
-      room.canSnapshot && !room.hibernated && room.pending === 0 && room.quietMs >= afterMs
+      room.canSnapshot && !room.hibernated && room.pending === 0 && room.quietMs >= afterMs &&
+      this.#failed.get(room) !== room.lastActivity
     );
-    const sizes = await Promise.all(quiet.map((room) => room.hibernate()));
+    const sizes = await Promise.all(quiet.map((room) =>
+      room.hibernate().catch((error) => {
+        // Tried again only once the room has had an event since.
+        this.#failed.set(room, room.lastActivity);
+        logger.warn(`Room "${room.id}" cannot hibernate: ${describeError(error)}`);
+        return undefined;
+      })
+    ));
     let count = 0;
     sizes.forEach((size, i) => {
       if (size === undefined) return;

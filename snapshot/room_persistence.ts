@@ -34,7 +34,7 @@ export interface PersistenceConfig {
   readonly refusal: () => string | undefined;
   /** A room's fencing token for the snapshots this server writes. @default {() => 0} */
   readonly fence?: (roomId: string) => number;
-  /** The rooms' clock (for what changed since the last save). @default {SYSTEM_CLOCK} */
+  /** The clock the periodic snapshots run on. @default {SYSTEM_CLOCK} */
   readonly clock?: Clock;
 }
 
@@ -58,7 +58,7 @@ export class RoomPersistence implements SavedRooms {
   readonly #saving = new Map<string, Promise<unknown>>();
   /** Rooms closing with a snapshot: their stored state stays. */
   readonly #keeping = new Set<Room>();
-  /** The clock's `now()` when each room was last saved. */
+  /** Each room's last activity when it was last saved. */
   readonly #savedAt = new WeakMap<Room, number>();
   /** Room ids with a snapshot in the store (written or read by this server). */
   readonly #stored = new Set<string>();
@@ -155,26 +155,28 @@ export class RoomPersistence implements SavedRooms {
     const due = [...rooms].filter((room) => {
       if (!room.canSnapshot) return false;
       const savedAt = this.#savedAt.get(room);
-      return savedAt === undefined || room.quietMs < this.#clock.now() - savedAt;
+      return savedAt === undefined || room.lastActivity > savedAt;
     });
     let saved = 0;
     const next = async (): Promise<void> => {
       const room = due.shift();
       if (room === undefined) return;
-      const stamp = this.#clock.now();
+      const stamp = room.lastActivity;
       // A room that closed meanwhile is not saved here: its close decides what is kept.
       const saving = room.snapshot().then((snapshot) =>
         room.closed ? undefined : this.#save(room.id, snapshot)
       );
       this.#track(room.id, saving);
       try {
-        if (await saving !== undefined) {
-          this.#savedAt.set(room, stamp);
-          saved++;
+        if (await saving !== undefined) saved++;
+      } catch (error) {
+        // A store's failure is logged by #save; the room closing meanwhile is not a failure.
+        if (!room.closed && !(error instanceof StoreError)) {
+          this.#config.logger.warn(`Cannot snapshot room "${room.id}": ${describeError(error)}`);
         }
-      } catch {
-        // The room closed before its snapshot (logged when the store failed).
       }
+      // Tried again only once the room has had an event since.
+      this.#savedAt.set(room, stamp);
       return next();
     };
     await Promise.all(Array.from({ length: SAVES_AT_ONCE }, next));
@@ -210,7 +212,7 @@ export class RoomPersistence implements SavedRooms {
       this.#config.logger.error(
         `Cannot save the snapshot of room "${id}" to ${store.where(id)}: ${describeError(error)}`,
       );
-      throw error;
+      throw new StoreError(describeError(error), { cause: error });
     }
     this.#stored.add(id);
     this.#config.metrics.snapshotsSaved++;
@@ -292,6 +294,9 @@ export class RoomPersistence implements SavedRooms {
     return snapshot;
   }
 }
+
+/** The store failed to save (logged where it happened). */
+class StoreError extends Error {}
 
 /** A service identity, with a hash cut short for log lines. */
 function short(service: string): string {

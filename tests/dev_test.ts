@@ -98,6 +98,11 @@ for (const [language, c] of Object.entries(CASES)) {
       let mark = cli.lines.length;
       await edit(c.source(copy), c.format[0], c.format[1]);
       await cli.waitFor(/^Rebuilt .*; reloaded, 1 open room restarted \(1012\)$/, BUILD_MS, mark);
+      await cli.waitFor(
+        /^Rooms restart fresh: a new WASM build cannot restore the old build's snapshots$/,
+        1000,
+        mark,
+      );
       const restart = await open.waitClosed();
       assert.deepEqual([restart.code, restart.reason], [
         CloseCode.ServiceRestart,
@@ -216,6 +221,55 @@ Deno.test("jamsocket dev (TypeScript) type-checks each change and reloads every 
       cli.lines.slice(mark).join("\n"),
     );
     assert.equal(await incrementReply(cli, "v"), "counter is 1");
+  });
+});
+
+/** The counter of `TS_SERVICE`, with the hooks that let its rooms keep their state. */
+const TS_SNAPSHOT_SERVICE = `import type { JamsocketContext, SavedState } from "${
+  join(ROOT, "mod.ts")
+}";
+import { GREETING } from "./greeting.ts";
+
+export default class Counter {
+  #value = 0;
+  static restore(_roomId: string, _ctx: JamsocketContext, state: SavedState): Counter {
+    const counter = new Counter();
+    counter.#value = (state as { value: number }).value;
+    return counter;
+  }
+  snapshot(): SavedState {
+    return { value: this.#value };
+  }
+  message(_client: number, text: string, ctx: JamsocketContext) {
+    if (text === "increment") this.#value++;
+    ctx.sendMessage(0, \`\${GREETING} \${this.#value}\`);
+  }
+}
+`;
+
+Deno.test("jamsocket dev (TypeScript with snapshot hooks) keeps each room's state across a reload", async () => {
+  const files = {
+    "service.ts": TS_SNAPSHOT_SERVICE,
+    "greeting.ts": 'export const GREETING = "new value:";\n',
+  };
+  await withTsProject(files, async (cli, dir) => {
+    await cli.waitFor(/^Built TypeScript service/);
+    const open = await TestClient.open(`ws://127.0.0.1:${cli.port}/ws/kept`);
+    for (const n of [1, 2]) {
+      open.send("increment");
+      assert.equal(await open.nextText(), `new value: ${n}`);
+    }
+    const mark = cli.lines.length;
+    await Deno.writeTextFile(join(dir, "greeting.ts"), 'export const GREETING = "counter is";\n');
+    await cli.waitFor(/^Kept the state of 1 of 1 rooms across the reload$/, 30_000, mark);
+    await cli.waitFor(
+      /^Rebuilt TypeScript service .* 1 open room restarted \(1012\)$/,
+      30_000,
+      mark,
+    );
+    assert.equal((await open.waitClosed()).code, CloseCode.ServiceRestart);
+    // The reconnecting client finds its counter where it was, under the new code.
+    assert.equal(await incrementReply(cli, "kept"), "counter is 3");
   });
 });
 
