@@ -349,7 +349,7 @@ export class GuestInstance implements SimpleJamsocketService {
     const config = this.#snapshot;
     try {
       if (config === undefined) throw new Error("This module's rooms cannot be snapshotted");
-      applyGuestState(state, this.#parts(config), config.baseline(), (pages) => {
+      applyGuestState(state, this.#parts(config), (pages) => {
         const before = this.#exports.memory.buffer.byteLength >>> 16;
         return this.#grow(pages) === before;
       });

@@ -2,10 +2,11 @@
  * A guest instance's state between two events as bytes, and those bytes written back into a
  * fresh instance of the same module (see `_snapshot_layout.ts` for what the state is made of).
  *
- * Memory is saved by 64 KiB page: only pages that differ from the module's initial image (what
- * instantiation lays out from its data segments; zero past it) are kept, each XOR-ed with the
- * image so that a page with a few changed bytes is mostly zeros, and all of them are deflated
- * together. The layout, all integers little endian:
+ * Memory is saved as the bytes that differ from the module's initial image (what instantiation
+ * lays out from its data segments; zero past it): pages equal to the image are skipped with one
+ * `memcmp`, the others are XOR-ed with the image a word at a time, and the runs of words that
+ * differ (gaps of up to 16 bytes bridged) are kept, deflated together. A fresh instance holds
+ * the image, so restoring XORs each run back in place. The layout, integers little endian:
  *
  * | bytes | what |
  * | --- | --- |
@@ -14,8 +15,7 @@
  * | 4 | pages of memory |
  * | 8 | the guest's monotonic clock (ms, f64) |
  * | 4 + 16 × n | n globals: index (u32), value type (u8), 3 zero bytes, value (8 bytes) |
- * | 4 + 4 × k | k changed pages, ascending |
- * | 4 + c | c bytes: the changed pages, XOR-ed with the image, deflated (raw deflate) |
+ * | 4 + c | c bytes, raw deflate of the runs: each a byte address (u32, a multiple of 4), a length (u32, a multiple of 4), and that many bytes (the memory XOR the image) |
  *
  * @module
  */
@@ -29,7 +29,18 @@ const MAGIC = 0x4757534a; // "JSWG" read little endian
 const VERSION = 1;
 const PAGE_SHIFT = 16;
 const PAGE = 1 << PAGE_SHIFT;
+const PAGE_WORDS = PAGE >>> 2;
 const ZERO_PAGE = new Uint8Array(PAGE);
+/** Zero words between two differing runs that are bridged into one run. */
+const GAP_WORDS = 4;
+/**
+ * zlib with a 512-byte window and the smallest hash: its state is a few KiB instead of 256 KiB.
+ * Each call allocates one, freed only when the garbage collector gets to it, so the default's
+ * would add hundreds of MiB when many rooms hibernate at once. The runs compress about as well.
+ */
+const ZLIB = { windowBits: 9, memLevel: 1 } as const;
+/** Scratch space of every capture (captures run one at a time): a page's XOR, the runs. */
+const scratch = { xor: new Int32Array(PAGE_WORDS), runs: new Uint8Array(16384) };
 
 /**
  * Guest state bytes that cannot be restored into this module: truncated, malformed, or made by
@@ -58,10 +69,8 @@ export interface GuestState {
   readonly monotonicMs: number;
   /** The value of each saved global, in the layout's order. */
   readonly globals: readonly (number | bigint)[];
-  /** The pages that differ from the initial image, ascending. */
-  readonly changed: readonly number[];
-  /** Those pages, XOR-ed with the image (64 KiB each, in the same order). */
-  readonly delta: Uint8Array;
+  /** The runs of memory that differ from the initial image (checked: in bounds, ascending). */
+  readonly runs: Uint8Array;
 }
 
 /** What a snapshot reads from and writes to: one instance's memory and its saved globals. */
@@ -84,7 +93,8 @@ export interface GuestParts {
  * new Uint8Array(memory.buffer)[70000] = 7;
  * const bytes = captureGuestState({ memory, globals: [] }, [], new Uint8Array(65536), 0);
  * const state = readGuestState(bytes, [], 2);
- * assert.deepEqual(state.changed, [1]);
+ * // One run: the word at 70000 (address, length, the word).
+ * assert.deepEqual([...state.runs], [112, 17, 1, 0, 4, 0, 0, 0, 7, 0, 0, 0]);
  * ```
  */
 export function captureGuestState(
@@ -93,26 +103,32 @@ export function captureGuestState(
   baseline: Uint8Array,
   monotonicMs: number,
 ): Uint8Array {
-  const memory = new Uint8Array(parts.memory.buffer);
+  const buffer = parts.memory.buffer;
+  const memory = new Uint8Array(buffer);
+  const words = new Int32Array(buffer);
   const pages = memory.length >>> PAGE_SHIFT;
   const basePages = baseline.length >>> PAGE_SHIFT;
-  const changed: number[] = [];
+  const image = new Int32Array(baseline.buffer, baseline.byteOffset, baseline.length >>> 2);
+  const runs = new RunWriter();
+  const xor = scratch.xor;
   for (let p = 0; p < pages; p++) {
-    const page = memory.subarray(p << PAGE_SHIFT, (p + 1) << PAGE_SHIFT);
-    const image = p < basePages
-      ? baseline.subarray(p << PAGE_SHIFT, (p + 1) << PAGE_SHIFT)
-      : ZERO_PAGE;
-    if (Buffer.compare(page, image) !== 0) changed.push(p);
+    const from = p << PAGE_SHIFT;
+    const page = memory.subarray(from, from + PAGE);
+    const inImage = p < basePages;
+    if (Buffer.compare(page, inImage ? baseline.subarray(from, from + PAGE) : ZERO_PAGE) === 0) {
+      continue;
+    }
+    const w = p * PAGE_WORDS;
+    if (inImage) {
+      for (let i = 0; i < PAGE_WORDS; i++) xor[i] = words[w + i] ^ image[w + i];
+    } else {
+      xor.set(words.subarray(w, w + PAGE_WORDS));
+    }
+    runs.page(from, xor);
   }
-  const delta = new Uint8Array(changed.length << PAGE_SHIFT);
-  changed.forEach((p, i) => {
-    const at = i << PAGE_SHIFT;
-    delta.set(memory.subarray(p << PAGE_SHIFT, (p + 1) << PAGE_SHIFT), at);
-    if (p < basePages) xorInto(delta, at, baseline, p << PAGE_SHIFT);
-  });
-  const compressed = deflateRawSync(delta);
-  const size = 24 + 16 * layout.length + 4 + 4 * changed.length + 4 + compressed.length;
-  const out = new Uint8Array(size);
+  const compressed = deflateRawSync(runs.finish(), ZLIB);
+  if (scratch.runs.length > 1 << 20) scratch.runs = new Uint8Array(16384);
+  const out = new Uint8Array(24 + 16 * layout.length + 4 + compressed.length);
   const view = new DataView(out.buffer);
   view.setUint32(0, MAGIC, true);
   view.setUint8(4, VERSION);
@@ -126,15 +142,55 @@ export function captureGuestState(
     writeValue(view, at + 8, global.type, parts.globals[i].value);
     at += 16;
   });
-  view.setUint32(at, changed.length, true);
-  at += 4;
-  for (const p of changed) {
-    view.setUint32(at, p, true);
-    at += 4;
-  }
   view.setUint32(at, compressed.length, true);
   out.set(compressed, at + 4);
   return out;
+}
+
+/** The runs of one capture, as bytes: address, length, then the XOR-ed words (in `scratch`). */
+class RunWriter {
+  #bytes = scratch.runs;
+  #view = new DataView(this.#bytes.buffer);
+  #length = 0;
+
+  /** Add the runs of non-zero words of `xor`, one page that starts at byte `from`. */
+  page(from: number, xor: Int32Array): void {
+    let i = 0;
+    while (i < PAGE_WORDS) {
+      if (xor[i] === 0) {
+        i++;
+        continue;
+      }
+      const start = i;
+      // One past the last non-zero word; the run goes on while no gap is longer than GAP_WORDS.
+      let end = i + 1;
+      for (let j = end; j < PAGE_WORDS && j < end + GAP_WORDS; j++) {
+        if (xor[j] !== 0) end = j + 1;
+      }
+      const length = (end - start) << 2;
+      this.#reserve(8 + length);
+      this.#view.setUint32(this.#length, from + (start << 2), true);
+      this.#view.setUint32(this.#length + 4, length, true);
+      this.#bytes.set(
+        new Uint8Array(xor.buffer, xor.byteOffset + (start << 2), length),
+        this.#length + 8,
+      );
+      this.#length += 8 + length;
+      i = end;
+    }
+  }
+
+  finish(): Uint8Array {
+    return this.#bytes.subarray(0, this.#length);
+  }
+
+  #reserve(extra: number): void {
+    if (this.#length + extra <= this.#bytes.length) return;
+    const grown = new Uint8Array(Math.max(this.#bytes.length * 2, this.#length + extra));
+    grown.set(this.#bytes.subarray(0, this.#length));
+    this.#bytes = scratch.runs = grown;
+    this.#view = new DataView(grown.buffer);
+  }
 }
 
 /**
@@ -187,54 +243,57 @@ export function readGuestState(
     globals.push(readValue(view, at + 8, type));
     at += 16;
   }
-  const changedCount = view.getUint32(at, true);
-  at += 4;
-  if (changedCount > pages) {
-    throw new GuestStateError(`guest state lists ${changedCount} changed pages of ${pages}`);
-  }
-  need(at, 4 * changedCount + 4);
-  const changed: number[] = [];
-  for (let i = 0; i < changedCount; i++, at += 4) {
-    const p = view.getUint32(at, true);
-    if (p >= pages || (i > 0 && p <= changed[i - 1])) {
-      throw new GuestStateError(`guest state lists page ${p} out of order or past ${pages} pages`);
-    }
-    changed.push(p);
-  }
   const length = view.getUint32(at, true);
   at += 4;
   need(at, length);
   if (at + length !== bytes.length) {
     throw new GuestStateError(`guest state has ${bytes.length - at - length} bytes past its end`);
   }
-  const expected = changedCount << PAGE_SHIFT;
-  let delta: Uint8Array;
+  const memoryBytes = pages * PAGE;
+  let runs: Uint8Array;
   try {
-    delta = inflateRawSync(bytes.subarray(at, at + length), { maxOutputLength: expected || 1 });
+    // At most all of memory, plus a header for every run.
+    const most = memoryBytes + 8 * Math.ceil(memoryBytes / ((GAP_WORDS + 1) << 2)) + 1;
+    runs = inflateRawSync(bytes.subarray(at, at + length), { ...ZLIB, maxOutputLength: most });
   } catch (error) {
     throw new GuestStateError(`guest memory does not inflate: ${(error as Error).message}`, {
       cause: error,
     });
   }
-  if (delta.length !== expected) {
-    throw new GuestStateError(
-      `guest memory inflates to ${delta.length} bytes, expected ${expected}`,
-    );
+  checkRuns(runs, memoryBytes);
+  return { pages, monotonicMs, globals, runs };
+}
+
+/** Check that `runs` are in `[0, memoryBytes)`, word aligned, ascending and apart. */
+function checkRuns(runs: Uint8Array, memoryBytes: number): void {
+  const view = new DataView(runs.buffer, runs.byteOffset, runs.byteLength);
+  let at = 0;
+  let next = 0;
+  while (at < runs.length) {
+    if (at + 8 > runs.length) throw new GuestStateError("guest memory's last run is cut short");
+    const address = view.getUint32(at, true);
+    const length = view.getUint32(at + 4, true);
+    if (address % 4 !== 0 || length % 4 !== 0 || length === 0 || address < next) {
+      throw new GuestStateError(`guest memory has a malformed run at address ${address}`);
+    }
+    if (address + length > memoryBytes || at + 8 + length > runs.length) {
+      throw new GuestStateError(`guest memory's run at address ${address} is out of bounds`);
+    }
+    next = address + length;
+    at += 8 + length;
   }
-  return { pages, monotonicMs, globals, changed, delta };
 }
 
 /**
- * Write `state` into `parts`, a fresh instance of the module whose initial memory image is
- * `baseline` (no guest code has run in it). `grow(pages)` grows its memory (within the memory
- * budget) and says whether it could.
+ * Write `state` into `parts`, a fresh instance of the module (no guest code has run in it, so
+ * its memory holds the initial image). `grow(pages)` grows its memory (within the memory budget)
+ * and says whether it could.
  *
  * @throws {GuestStateError} when the memory cannot grow to the saved size.
  */
 export function applyGuestState(
   state: GuestState,
   parts: GuestParts,
-  baseline: Uint8Array,
   grow: (pages: number) => boolean,
 ): void {
   const current = parts.memory.buffer.byteLength >>> PAGE_SHIFT;
@@ -248,21 +307,18 @@ export function applyGuestState(
       `cannot grow memory to the saved ${state.pages} pages (memory limit or budget)`,
     );
   }
-  const memory = new Uint8Array(parts.memory.buffer);
-  const basePages = baseline.length >>> PAGE_SHIFT;
-  state.changed.forEach((p, i) => {
-    const at = p << PAGE_SHIFT;
-    memory.set(state.delta.subarray(i << PAGE_SHIFT, (i + 1) << PAGE_SHIFT), at);
-    if (p < basePages) xorInto(memory, at, baseline, at);
-  });
+  // A fresh instance holds the image: XOR each run back in, a word at a time.
+  const words = new Int32Array(parts.memory.buffer);
+  const runs = state.runs;
+  const view = new DataView(runs.buffer, runs.byteOffset, runs.byteLength);
+  for (let at = 0; at < runs.length;) {
+    const address = view.getUint32(at, true);
+    const length = view.getUint32(at + 4, true);
+    const w = address >>> 2;
+    for (let i = 0; i < length; i += 4) words[w + (i >>> 2)] ^= view.getInt32(at + 8 + i, true);
+    at += 8 + length;
+  }
   state.globals.forEach((value, i) => parts.globals[i].value = value);
-}
-
-/** `target[at, at + 64 KiB) ^= source[from, from + 64 KiB)`, a word at a time. */
-function xorInto(target: Uint8Array, at: number, source: Uint8Array, from: number): void {
-  const t = new Int32Array(target.buffer, target.byteOffset + at, PAGE >>> 2);
-  const s = new Int32Array(source.buffer, source.byteOffset + from, PAGE >>> 2);
-  for (let i = 0; i < t.length; i++) t[i] ^= s[i];
 }
 
 function writeValue(view: DataView, at: number, type: number, value: unknown): void {

@@ -1,0 +1,208 @@
+/**
+ * Server memory per idle connected room, hibernated against awake, and what waking costs. For
+ * each service, a server (`bench/servers/gc_server.ts`, the CLI's flags, `--shutdown-policy
+ * never`) gets two batches of `rooms` rooms with one connected client each, which sends one
+ * `increment`; then the clients stay connected and silent. With `--hibernate-after 0.5` the
+ * rooms hibernate (the run waits until `jamsocket_rooms_hibernated` counts them all); without,
+ * they stay awake (the run waits as long). Memory is the server's RSS (`/proc/<pid>/status`)
+ * after a full GC (`GET /gc`), before and after each batch, ÷ rooms. The second batch is the
+ * steady state: what one more idle room costs once the server has run a while. (The first
+ * batch of hibernated rooms shows the high-water mark of their start-up: memory that V8 and the
+ * allocator keep after the instances are freed, and reuse for the next rooms.) Then every client
+ * sends one more `increment` at once: the time to its answer (each hibernated room is restored
+ * first), and the answer must be `new value: 2`. Runs are interleaved (awake, hibernated,
+ * awake, …). Linux only.
+ *
+ * ```sh
+ * deno run -A bench/hibernation_memory.ts [rooms=1000] [reps=2] [service …]
+ * ```
+ *
+ * @module
+ */
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const rooms = Number(Deno.args[0] ?? 1000);
+const reps = Number(Deno.args[1] ?? 2);
+const services = Deno.args.length > 2 ? Deno.args.slice(2) : [
+  "examples/wasm/counter.wasm",
+  "examples/wasm/counter_c.wasm",
+  "examples/wasm/counter_as.wasm",
+  "examples/persistent_counter.ts",
+  // Never hibernates (no hooks): a connected room with almost no state, the floor.
+  "examples/counter.ts",
+];
+/** Services whose rooms cannot hibernate: the "hibernated" run only waits as long. */
+const CANNOT_HIBERNATE = new Set(["examples/counter.ts"]);
+
+interface Run {
+  /** KiB per room of the first batch, and of the second. */
+  first: number;
+  second: number;
+  rssMiB: number;
+  wakeP50: number;
+  wakeMax: number;
+}
+
+async function run(service: string, hibernate: boolean): Promise<Run> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc",
+      `${ROOT}bench/servers/gc_server.ts`,
+      service,
+      "--port",
+      "0",
+      "--hostname",
+      "127.0.0.1",
+      "--shutdown-policy",
+      "never",
+      ...(hibernate ? ["--hibernate-after", "0.5"] : []),
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+  const clients: WebSocket[] = [];
+  try {
+    const port = await listeningPort(child.stdout);
+    const http = `http://127.0.0.1:${port}`;
+    const before = await settledRss(http, child.pid);
+    const hibernates = hibernate && !CANNOT_HIBERNATE.has(service);
+    await openRooms(port, 0, clients);
+    await waitHibernated(http, hibernates, rooms);
+    const middle = await settledRss(http, child.pid);
+    await openRooms(port, rooms, clients);
+    await waitHibernated(http, hibernates, 2 * rooms);
+    const after = await settledRss(http, child.pid);
+    const started = performance.now();
+    const times = await Promise.all(clients.map(async (socket) => {
+      socket.send("increment");
+      await reply(socket, "new value: 2");
+      return performance.now() - started;
+    }));
+    times.sort((a, b) => a - b);
+    return {
+      first: (middle - before) / rooms,
+      second: (after - middle) / rooms,
+      rssMiB: after / 1024,
+      wakeP50: times[Math.floor(times.length / 2)],
+      wakeMax: times[times.length - 1],
+    };
+  } finally {
+    for (const socket of clients) socket.close();
+    try {
+      child.kill("SIGTERM");
+    } catch { /* gone */ }
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+  }
+}
+
+/** Open `rooms` rooms from number `first` on, one client each that sends one increment. */
+async function openRooms(port: number, first: number, clients: WebSocket[]): Promise<void> {
+  for (let at = first; at < first + rooms; at += 50) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(50, first + rooms - at) }, async (_, i) => {
+        const socket = new WebSocket(`ws://127.0.0.1:${port}/ws/room${at + i}`);
+        await new Promise((resolve, reject) => {
+          socket.onopen = resolve;
+          socket.onerror = () => reject(new Error("WebSocket error"));
+        });
+        socket.send("increment");
+        await reply(socket, "new value: 1");
+        return socket;
+      }),
+    );
+    clients.push(...batch);
+  }
+}
+
+/**
+ * Hibernated: wait until `count` rooms are (at most 60 s). Awake, or a service that cannot
+ * hibernate: wait 1 s, as long.
+ */
+async function waitHibernated(http: string, hibernate: boolean, count: number): Promise<void> {
+  if (!hibernate) return await new Promise((resolve) => setTimeout(resolve, 1000));
+  const deadline = Date.now() + 60_000;
+  while (await gauge(http, "jamsocket_rooms_hibernated") !== count) {
+    if (Date.now() > deadline) throw new Error(`${count} rooms did not hibernate within 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Wait for a text frame starting with "new value" and check it. */
+function reply(socket: WebSocket, expected: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "${expected}" within 30 s`)), 30_000);
+    socket.onmessage = (event) => {
+      if (typeof event.data !== "string" || !event.data.startsWith("new value")) return;
+      clearTimeout(timer);
+      if (event.data === expected) resolve();
+      else reject(new Error(`expected "${expected}", got "${event.data}"`));
+    };
+  });
+}
+
+async function listeningPort(stdout: ReadableStream<Uint8Array>): Promise<number> {
+  let text = "";
+  const reader = stdout.pipeThrough(new TextDecoderStream()).getReader();
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the server ended before listening: ${text}`);
+    text += value;
+    const found = /listening on http:\/\/[^:]+:(\d+)/.exec(text);
+    if (found) {
+      reader.releaseLock();
+      return Number(found[1]);
+    }
+  }
+}
+
+async function gauge(http: string, name: string): Promise<number> {
+  const text = await (await fetch(`${http}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? NaN);
+}
+
+/** RSS in KiB after a full GC, twice, a moment apart (the lower). */
+async function settledRss(http: string, pid: number): Promise<number> {
+  let least = Infinity;
+  for (let i = 0; i < 2; i++) {
+    await (await fetch(`${http}/gc`)).text();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    least = Math.min(least, Number(/VmRSS:\s+(\d+)/.exec(status)![1]));
+  }
+  return least;
+}
+
+const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+console.log(
+  `2 × ${rooms} idle connected rooms per server, ${reps} interleaved runs each; medians`,
+);
+console.log("");
+console.log(
+  "| service | awake KiB/room (1st, 2nd batch) | hibernated KiB/room (1st, 2nd batch) | hibernated ÷ awake (2nd batch) | awake: next answer p50 / max ms | hibernated (wake): p50 / max ms |",
+);
+console.log("| --- | --- | --- | --- | --- | --- |");
+for (const service of services) {
+  const results: Record<"awake" | "hibernated", Run[]> = { awake: [], hibernated: [] };
+  for (let rep = 0; rep < reps; rep++) {
+    results.awake.push(await run(service, false));
+    results.hibernated.push(await run(service, true));
+  }
+  const kib = (runs: Run[], batch: "first" | "second") => median(runs.map((r) => r[batch]));
+  const both = (runs: Run[]) =>
+    `${kib(runs, "first").toFixed(1)}, ${kib(runs, "second").toFixed(1)}`;
+  const ms = (runs: Run[]) =>
+    `${median(runs.map((r) => r.wakeP50)).toFixed(0)} / ${
+      median(runs.map((r) => r.wakeMax)).toFixed(0)
+    }`;
+  const ratio = kib(results.hibernated, "second") / kib(results.awake, "second");
+  console.log(
+    `| \`${service}\` | ${both(results.awake)} | ${both(results.hibernated)} | ${
+      (100 * ratio).toFixed(0)
+    }% | ${ms(results.awake)} | ${ms(results.hibernated)} |`,
+  );
+}
