@@ -217,7 +217,7 @@ Deno.test("persistence: a hibernated room that cannot get its memory back crashe
   const ann = await server.connect("a");
   ann.send("increment");
   assert.equal(await ann.nextText(), "new value: 1");
-  await server.logger.waitFor(/^debug Room "a" hibernated/);
+  await waitUntil(() => server.server.handler.rooms()[0].hibernated, "the hibernation");
   const bob = await server.connect("b");
   bob.send("increment");
   assert.equal(await bob.nextText(), "new value: 1");

@@ -11,6 +11,7 @@ import { SharedCounterServer } from "../examples/counter.ts";
 import type { ServeOptions, ServiceDefinition } from "../server.ts";
 import { loadWasmService } from "../wasm/host.ts";
 import { fixture } from "./_fixtures.ts";
+import { waitUntil } from "./_client.ts";
 import { startServer } from "./_server.ts";
 
 const TICK_MS = 150;
@@ -52,8 +53,12 @@ for (const [language, load] of Object.entries(counters)) {
         assert.equal(await ann.nextText(), `new value: ${n}`);
         assert.equal(await bob.nextText(), `new value: ${n}`);
       }
-      await server.logger.waitFor(/^debug Room "room" hibernated \(\d+ bytes of state\)$/);
-      assert.deepEqual(server.server.handler.rooms().map((room) => room.hibernated), [true]);
+      // (A loaded machine may have hibernated it between two messages already: wait for the state.)
+      await waitUntil(() => server.server.handler.rooms()[0].hibernated, "the room's hibernation");
+      assert.match(
+        server.logger.lines.findLast((line) => line.includes("hibernated"))!,
+        /^debug Room "room" hibernated \(\d+ bytes of state\)$/,
+      );
       assert.match(await metrics(server.http), /^jamsocket_rooms_hibernated 1$/m);
       bob.send("decrement");
       assert.equal(await ann.nextText(), "new value: 2");
@@ -167,7 +172,7 @@ Deno.test("snapshot: globals of every number type, not exported, and memory past
       pages: 3,
       byte: 2,
     });
-    await server.logger.waitFor(/^debug Room "g" hibernated/);
+    await waitUntil(() => server.server.handler.rooms()[0].hibernated, "the room's hibernation");
     client.send(new Uint8Array([1]));
     assert.deepEqual(readGlobals(await client.next()), before, `metering: ${metering}`);
     await client.close();
@@ -197,7 +202,8 @@ Deno.test("snapshot (TypeScript with hooks): hibernates, and comes back after a 
       const client = await server.connect("c");
       client.send("increment");
       assert.equal(await client.nextText(), "new value: 1");
-      await server.logger.waitFor(/^debug Room "c" hibernated \(11 bytes of state\)$/);
+      await waitUntil(() => server.server.handler.rooms()[0].hibernated, "the hibernation");
+      assert.ok(server.logger.lines.includes('debug Room "c" hibernated (11 bytes of state)'));
       client.send("increment");
       assert.equal(await client.nextText(), "new value: 2");
     }
