@@ -80,6 +80,13 @@ function profileFlags(context: ServerContext): string[] {
     : ["--cpu-prof", `--cpu-prof-dir=${context.cpuProfDir}`];
 }
 
+let recordings: string | undefined;
+
+/** One temporary folder for every recording run of this benchmark (`--record` bounds its size). */
+function recordDir(): string {
+  return recordings ??= Deno.makeTempDirSync({ prefix: "jamsocket-bench-recordings-" });
+}
+
 /** The baseline the ratios are computed against. */
 export const BASELINE = "deno";
 
@@ -91,6 +98,14 @@ export const SERVERS: readonly ServerDef[] = [
     protocol: "ws",
     node: false,
     command: (context) => jamsocket("examples/counter.ts", context, []),
+  },
+  {
+    name: "jamsocket-record",
+    description:
+      "ours, native TS with every room recorded: `serve examples/counter.ts --record <temp dir>`",
+    protocol: "ws",
+    node: false,
+    command: (context) => jamsocket("examples/counter.ts", context, ["--record", recordDir()]),
   },
   {
     name: "jamsocket-wasm",
