@@ -52,7 +52,12 @@ export { CloseCode } from "./room/close_code.ts";
 export { HttpError } from "./http/http_error.ts";
 export type { RoomInfo } from "./room/room.ts";
 export { consoleLogger, type Logger, type LogLevel } from "./util/logger.ts";
-export { type CrashKind, RoomCrashError } from "./room/room_engine.ts";
+export {
+  type CrashKind,
+  RoomCrashError,
+  type RoomEnvironment,
+  SYSTEM_ENVIRONMENT,
+} from "./room/room_engine.ts";
 export { Metrics, type MetricsGauges } from "./http/metrics.ts";
 export {
   parseRoomIdStrategy,
@@ -63,6 +68,7 @@ export { parseShutdownPolicy, type ShutdownPolicy } from "./room/shutdown_policy
 export {
   loadWasmService,
   WasmLoadError,
+  type WasmRoomFactory,
   type WasmRunOptions,
   WasmService,
   type WasmServiceOptions,

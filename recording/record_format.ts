@@ -11,7 +11,7 @@
  * | `["disconnect",t,client]` | a client left |
  * | `["text",t,client,"…"]`, `["binary",t,client,"base64"]` | a client sent a frame |
  * | `["timer",t]` | the room's timer fired |
- * | `["clock",t,id,nanoseconds]`, `["random",t,"base64"]` | a WASM guest read a clock or randomness |
+ * | `["clock",t,id,"nanoseconds"]`, `["random",t,"base64"]` | a WASM guest read a clock or randomness |
  * | `["out:text",t,recipient,"…"]`, `["out:binary",t,recipient,"base64"]` | the service sent |
  * | `["out:timer",t,ms]` | the service set its timer |
  * | `["out:close",t,client,code,"reason"]` | the service closed a client |
@@ -48,7 +48,7 @@ export type InputEntry =
 
 /** A value a WASM guest read from its environment. */
 export type EnvironmentEntry =
-  | readonly ["clock", number, number, number]
+  | readonly ["clock", number, number, string]
   | readonly ["random", number, string];
 
 /** What the service did. */
@@ -73,7 +73,7 @@ const SHAPES: Record<string, readonly string[][]> = {
   text: [["number", "string"]],
   binary: [["number", "base64"]],
   timer: [[]],
-  clock: [["number", "number"]],
+  clock: [["number", "digits"]],
   random: [["base64"]],
   "out:text": [["number", "string"]],
   "out:binary": [["number", "base64"]],
@@ -87,6 +87,11 @@ const SHAPES: Record<string, readonly string[][]> = {
 export function isInput(entry: RecordEntry): entry is InputEntry {
   return entry[0] === "connect" || entry[0] === "disconnect" || entry[0] === "text" ||
     entry[0] === "binary" || entry[0] === "timer";
+}
+
+/** An entry is a value a guest read from its environment (a replay hands it back). */
+export function isEnvironment(entry: RecordEntry): entry is EnvironmentEntry {
+  return entry[0] === "clock" || entry[0] === "random";
 }
 
 /** An entry is an output (what a replay compares). */
@@ -218,6 +223,7 @@ function checkEntry(value: unknown, fail: (problem: string) => never): RecordEnt
 function fitsKind(value: unknown, kind: string): boolean {
   if (kind === "any") return true;
   if (kind === "base64") return typeof value === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(value);
+  if (kind === "digits") return typeof value === "string" && /^\d{1,20}$/.test(value);
   return typeof value === kind;
 }
 

@@ -1,12 +1,18 @@
 /**
- * Recording rooms: every input a room's service receives and every output it produces, written to
- * an append-only JSON Lines file per room (see `record_format.ts`).
+ * Recording rooms: every input a room's service receives, every clock reading and random byte a
+ * WASM guest takes, and every output it produces, written to an append-only JSON Lines file per
+ * room (see `record_format.ts`).
  *
  * @module
  */
 
 import { join } from "node:path";
-import type { RoomCrashError, RoomEngine, RoomEngineFactory } from "../room/room_engine.ts";
+import {
+  type RoomCrashError,
+  type RoomEngine,
+  type RoomEngineFactory,
+  SYSTEM_ENVIRONMENT,
+} from "../room/room_engine.ts";
 import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
 import { type Clock, SYSTEM_CLOCK } from "../util/clock.ts";
 import { describeError, type Logger } from "../util/logger.ts";
@@ -86,9 +92,9 @@ export class Recorder {
 
   /** Wrap an engine factory so that every room it starts is recorded as rooms of `service`. */
   wrap(inner: RoomEngineFactory, service: RecordedService): RoomEngineFactory {
-    return (roomId, output) => {
+    return (roomId, output, environment = SYSTEM_ENVIRONMENT) => {
       const recording = this.#start(roomId, service);
-      if (recording === undefined) return inner(roomId, output);
+      if (recording === undefined) return inner(roomId, output, environment);
       const engine = inner(roomId, {
         send(recipient, payload) {
           recording.output(recipient, payload);
@@ -105,6 +111,16 @@ export class Recorder {
         crash(error) {
           recording.crash(error);
           output.crash(error);
+        },
+      }, {
+        clock(id) {
+          const nanoseconds = environment.clock(id);
+          recording.entry(`["clock",${recording.time()},${id},"${nanoseconds}"]`);
+          return nanoseconds;
+        },
+        random(bytes) {
+          environment.random(bytes);
+          recording.entry(`["random",${recording.time()},"${toBase64(bytes)}"]`);
         },
       });
       return new RecordingEngine(engine, recording);

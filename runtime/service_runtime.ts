@@ -153,7 +153,8 @@ export function createServiceRuntime(
     memoryBudget: memory,
   });
   return {
-    engineFactory: (roomId, output) => new LocalEngine(roomId, factory, output, logger),
+    engineFactory: (roomId, output, environment) =>
+      new LocalEngine(roomId, (id, ctx) => factory(id, ctx, environment), output, logger),
     get capacity() {
       checkMemoryFor(service, memory);
       return roomsPerHost;

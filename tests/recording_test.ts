@@ -161,3 +161,33 @@ Deno.test("record: a room's recording stops at maxBytesPerRoom; maxFiles keeps t
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("record a WASM guest's random numbers; a replay hands them back, so the outputs match", async () => {
+  const randomness = await loadWasmService(
+    new URL("../examples/wasm/randomness.wasm", import.meta.url),
+  );
+  const dir = await Deno.makeTempDir();
+  {
+    await using server = startServer(randomness, { record: dir, shutdownPolicy: "immediate" });
+    const a = await server.connect("dice");
+    assert.match(await a.nextText(), /^User 1 connected\. Random number: \d+$/);
+    const b = await server.connect("dice");
+    assert.match(await b.nextText(), /^User 2 connected\. Random number: \d+$/);
+    await Promise.all([a.close(), b.close()]);
+  }
+  const [file] = await recordings(dir);
+  const recording = await loadRecording(file);
+  assert.deepEqual(recording.entries.filter((e) => e[0] === "random").length, 2);
+  const result = await replay(recording, randomness);
+  assert.equal(result.difference, undefined);
+  assert.deepEqual(result.notes, []);
+  // A guest that reads more than was recorded goes on with the system's randomness, and says so.
+  const fewer = parseRecording(
+    (await Deno.readTextFile(file)).split("\n").filter((line) => !line.startsWith('["random"'))
+      .join("\n"),
+  );
+  const short = await replay(fewer, randomness);
+  assert.match(short.notes[0], /^The replay read 4 random bytes after the recording's 0 readings/);
+  assert.match(short.difference!.message, /^Outputs first differ at output 1/);
+  await Deno.remove(dir, { recursive: true });
+});

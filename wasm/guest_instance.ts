@@ -5,7 +5,7 @@
  */
 
 import type { Logger } from "../util/logger.ts";
-import { RoomCrashError } from "../room/room_engine.ts";
+import { RoomCrashError, type RoomEnvironment } from "../room/room_engine.ts";
 import type { ClientId, SimpleJamsocketService } from "../service.ts";
 import { utf8Length } from "../util/utf8.ts";
 import { API_PROTOCOL, API_VERSION, type GuestExports, WASI_MODULE } from "./_abi.ts";
@@ -130,11 +130,20 @@ export class GuestInstance implements SimpleJamsocketService {
   /** Pages reserved from the memory budget. */
   #pages = 0;
 
-  /** Instantiate and start the guest for `roomId`; throws {@linkcode RoomCrashError}. */
-  constructor(config: GuestConfig, roomId: string, output: GuestOutput) {
+  /**
+   * Instantiate and start the guest for `roomId`, reading time and randomness from `environment`;
+   * throws {@linkcode RoomCrashError}.
+   */
+  constructor(
+    config: GuestConfig,
+    roomId: string,
+    output: GuestOutput,
+    environment?: RoomEnvironment,
+  ) {
     this.#wasi = new WasiShim({
       args: config.args,
       env: config.env,
+      environment,
       log: (stream, line) =>
         config.logger[stream === "stdout" ? "info" : "warn"](`Room "${roomId}" ${stream}: ${line}`),
     });

@@ -15,7 +15,12 @@
 
 import { basename } from "node:path";
 import { consoleLogger, describeError, type Logger } from "../util/logger.ts";
-import type { JamsocketServiceFactory } from "../service.ts";
+import type {
+  JamsocketContext,
+  JamsocketServiceFactory,
+  SimpleJamsocketService,
+} from "../service.ts";
+import type { RoomEnvironment } from "../room/room_engine.ts";
 import { checkModuleShape, type GuestExports, shapeOf } from "./_abi.ts";
 import { addEntryPoints, COPY_IN } from "./_entry_points.ts";
 import { limitMemory, MemoryLimitError } from "./_limit_memory.ts";
@@ -197,13 +202,14 @@ export class WasmService {
   }
 
   /**
-   * A factory of one guest instance per room, limited by `run`. A time-sliced guest's factory
-   * returns a Promise (the room waits for its start-up before its first event).
+   * A factory of one guest instance per room, limited by `run`, whose guest reads time and
+   * randomness from the environment it is given. A time-sliced guest's factory returns a Promise
+   * (the room waits for its start-up before its first event).
    */
-  roomFactory(run: WasmRunOptions = {}): JamsocketServiceFactory {
+  roomFactory(run: WasmRunOptions = {}): WasmRoomFactory {
     const config = this.guestConfig(run);
     const logger = this.options.logger;
-    return (roomId, ctx) => {
+    return (roomId, ctx, environment) => {
       const guest = new GuestInstance(config, roomId, {
         sendText(recipient, utf8) {
           const text = decodeGuestText(utf8, roomId, recipient, logger);
@@ -211,11 +217,18 @@ export class WasmService {
         },
         sendBinary: (recipient, bytes) => ctx.sendBinary(recipient, bytes.slice()),
         setTimer: (ms) => ctx.setTimer(ms),
-      });
+      }, environment);
       return guest.ready ? guest.ready.then(() => guest) : guest;
     };
   }
 }
+
+/** A service factory whose guests read time and randomness from a room's environment. */
+export type WasmRoomFactory = (
+  roomId: string,
+  ctx: JamsocketContext,
+  environment?: RoomEnvironment,
+) => SimpleJamsocketService | Promise<SimpleJamsocketService>;
 
 /** What {@linkcode loadWasmService} accepts. */
 export type WasmSource = string | URL | Uint8Array | ArrayBuffer | WebAssembly.Module;
