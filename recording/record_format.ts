@@ -33,6 +33,10 @@ export interface RecordingHeader {
   readonly service: string;
   /** For WASM services, `sha256:<hex>` of the module as loaded. */
   readonly module?: string;
+  /** For metered WASM services, the fuel one event may use (a replay uses the same budget). */
+  readonly fuelPerEvent?: number;
+  /** For metered WASM services, the CPU limit in seconds that the fuel stands for. */
+  readonly cpuLimit?: number;
   /** When the room started, as an ISO 8601 date. */
   readonly started: string;
 }

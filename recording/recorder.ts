@@ -41,6 +41,10 @@ export interface RecordedService {
   readonly service: string;
   /** For WASM: `sha256:<hex>` of the module. */
   readonly module?: string;
+  /** For metered WASM: the fuel one event may use, and the CPU limit in seconds it stands for. */
+  readonly fuelPerEvent?: number;
+  /** For metered WASM: the CPU limit in seconds. */
+  readonly cpuLimit?: number;
 }
 
 /** Unflushed text past which a room's recording is written out at once. */
@@ -159,6 +163,9 @@ export class Recorder {
       room: roomId,
       service: service.service,
       ...(service.module ? { module: service.module } : {}),
+      ...(service.fuelPerEvent
+        ? { fuelPerEvent: service.fuelPerEvent, cpuLimit: service.cpuLimit }
+        : {}),
       started: started.toISOString(),
     };
     const recording = new RoomRecording(file, header, this.#options.maxBytesPerRoom, this.#clock, {

@@ -70,8 +70,9 @@ export async function loadRecording(path: string | URL): Promise<ParsedRecording
 
 /**
  * Run a recording's inputs through a fresh room of `service` (one at a time, each after the
- * previous one's hooks have finished, timers fired where the recording has them) and compare the
- * outputs. A recording from production becomes a regression test: the new build must produce the
+ * previous one's hooks have finished, timers fired where the recording has them, a WASM guest's
+ * clock readings and random bytes handed back, its events on the recorded fuel budget) and compare
+ * the outputs. A recording from production becomes a regression test: the new build must produce the
  * same outputs.
  *
  * @example
@@ -98,7 +99,16 @@ export async function replay(
 ): Promise<ReplayResult> {
   const logs: string[] = [];
   const logger = arrayLogger(logs);
-  const runtime = createServiceRuntime(service, { roomHosts: 0 }, logger, new Metrics());
+  const runtime = createServiceRuntime(
+    service,
+    {
+      roomHosts: 0,
+      cpuLimitFuel: recording.header.fuelPerEvent,
+      cpuLimit: recording.header.cpuLimit,
+    },
+    logger,
+    new Metrics(),
+  );
   const outputs: OutputEntry[] = [];
   const notes: string[] = [];
   let now = 0;

@@ -93,7 +93,9 @@ export function createHandler(
     logger,
   );
   const engineFactory = (rt: ServiceRuntime, definition: ServiceDefinition) =>
-    recorder ? recorder.wrap(rt.engineFactory, describeService(definition)) : rt.engineFactory;
+    recorder
+      ? recorder.wrap(rt.engineFactory, describeService(definition, options))
+      : rt.engineFactory;
   const registry = new RoomRegistry(engineFactory(runtime, service), {
     capacity: () => Math.min(options.maxRooms ?? DEFAULT_MAX_ROOMS, runtime.capacity),
     maxClients,
@@ -224,13 +226,19 @@ export function createHandler(
   });
 }
 
-/** What a recording's header says of a service: its name, and a WASM module's hash. */
-function describeService(service: ServiceDefinition): RecordedService {
-  if (service instanceof WasmService) {
-    const hash = service.bytes && createHash("sha256").update(service.bytes).digest("hex");
-    return { service: service.name, ...(hash ? { module: `sha256:${hash}` } : {}) };
-  }
-  return { service: service.name || "service" };
+/**
+ * What a recording's header says of a service: its name, and for WASM the module's hash and the
+ * fuel budget of an event (so that a replay stops a guest at the same instruction).
+ */
+function describeService(service: ServiceDefinition, options: HandlerOptions): RecordedService {
+  if (!(service instanceof WasmService)) return { service: service.name || "service" };
+  const hash = service.bytes && createHash("sha256").update(service.bytes).digest("hex");
+  const metering = service.guestConfig(options).metering;
+  return {
+    service: service.name,
+    ...(hash ? { module: `sha256:${hash}` } : {}),
+    ...(metering ? { fuelPerEvent: metering.fuelPerEvent, cpuLimit: metering.cpuLimit } : {}),
+  };
 }
 
 /** A service class's static `authenticate`, if it has one. */

@@ -191,3 +191,31 @@ Deno.test("record a WASM guest's random numbers; a replay hands them back, so th
   assert.match(short.difference!.message, /^Outputs first differ at output 1/);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a metered guest's CPU-limit crash replays at the same instruction, on the recorded fuel", async () => {
+  const spin = await loadWasmService(
+    await Deno.readFile(new URL("./fixtures/spin.wasm", import.meta.url)),
+    {
+      name: "spin.wasm",
+    },
+  );
+  const dir = await Deno.makeTempDir();
+  {
+    await using server = startServer(spin, { record: dir, cpuLimit: 0.05 });
+    const client = await server.connect("r");
+    client.send("echo me");
+    assert.equal(await client.nextText(), "echo me");
+    client.send("loop");
+    const closed = await client.waitClosed();
+    assert.equal(closed.code, 1011);
+  }
+  const [file] = await recordings(dir);
+  const recording = await loadRecording(file);
+  assert.equal(recording.header.cpuLimit, 0.05);
+  assert.ok(recording.header.fuelPerEvent! > 0);
+  const crash = recording.entries.find((entry) => entry[0] === "out:crash");
+  assert.equal(crash?.[2], "cpu_limit");
+  const result = await replay(recording, spin);
+  assert.equal(result.difference, undefined, result.difference?.message);
+  await Deno.remove(dir, { recursive: true });
+});
