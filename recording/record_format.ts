@@ -71,7 +71,7 @@ export type RecordEntry =
   | readonly ["end", number, string];
 
 /** The shape of each entry: its name and the types of the elements after the time. */
-const SHAPES: Record<string, readonly string[][]> = {
+const SHAPES: Record<string, readonly (readonly FieldKind[])[]> = {
   connect: [["number"], ["number", "any"]],
   disconnect: [["number"]],
   text: [["number", "string"]],
@@ -224,11 +224,22 @@ function checkEntry(value: unknown, fail: (problem: string) => never): RecordEnt
   return value as unknown as RecordEntry;
 }
 
-function fitsKind(value: unknown, kind: string): boolean {
-  if (kind === "any") return true;
-  if (kind === "base64") return typeof value === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(value);
-  if (kind === "digits") return typeof value === "string" && /^\d{1,20}$/.test(value);
-  return typeof value === kind;
+/** What a field of an entry may hold. */
+type FieldKind = "any" | "number" | "string" | "base64" | "digits";
+
+function fitsKind(value: unknown, kind: FieldKind): boolean {
+  switch (kind) {
+    case "any":
+      return true;
+    case "number":
+      return typeof value === "number";
+    case "string":
+      return typeof value === "string";
+    case "base64":
+      return typeof value === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(value);
+    case "digits":
+      return typeof value === "string" && /^\d{1,20}$/.test(value);
+  }
 }
 
 /**

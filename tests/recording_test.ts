@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SharedCounterServer } from "../examples/counter.ts";
 import { EchoServer } from "../examples/echo.ts";
-import { parseRecording, RecordingFormatError } from "../recording/record_format.ts";
+import { parseRecording, type RecordingFormatError } from "../recording/record_format.ts";
 import { loadRecording, replay } from "../testing/mod.ts";
 import { loadWasmService } from "../wasm/host.ts";
 import { startServer } from "./_server.ts";

@@ -4,7 +4,12 @@ import { AuthenticatedChat } from "../examples/authenticated_chat.ts";
 import { ClockServer } from "../examples/clock.ts";
 import { EchoServer } from "../examples/echo.ts";
 import type { ClientId, JamsocketContext, SimpleJamsocketService } from "../service.ts";
-import { ConnectRefusedError, TestRoom, VIRTUAL_EPOCH_MS, VirtualClock } from "../testing/mod.ts";
+import {
+  type ConnectRefusedError,
+  TestRoom,
+  VIRTUAL_EPOCH_MS,
+  VirtualClock,
+} from "../testing/mod.ts";
 import { loadWasmService } from "../wasm/host.ts";
 
 Deno.test("TestRoom: the clock example ticks every 4 s of virtual time, in order", async () => {
