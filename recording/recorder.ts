@@ -171,9 +171,9 @@ export class Recorder {
     const recording = new RoomRecording(file, header, this.#options.maxBytesPerRoom, this.#clock, {
       failed: (error) =>
         this.#logger.error(`Recording of room "${roomId}" stopped: ${describeError(error)}`),
-      finished: () => {
+      finished: () => this.#finished.push(path),
+      closed: () => {
         this.#open.delete(recording);
-        this.#finished.push(path);
         if (this.#open.size === 0) {
           clearInterval(this.#flusher);
           this.#flusher = undefined;
@@ -227,13 +227,23 @@ class RecordingEngine implements RoomEngine {
   }
 }
 
+/** What a room's recording tells its recorder. */
+interface RecordingEvents {
+  /** Writing failed: the recording stopped. */
+  failed(error: unknown): void;
+  /** The recording ended (its last lines may still be on their way to the file). */
+  finished(): void;
+  /** The file is written and closed. */
+  closed(): void;
+}
+
 /** One room's recording file: lines buffered in memory, appended in the background. */
 class RoomRecording {
   readonly #file: Deno.FsFile;
   readonly #maxBytes: number;
   readonly #clock: Clock;
   readonly #start: number;
-  readonly #events: { failed(error: unknown): void; finished(): void };
+  readonly #events: RecordingEvents;
   #lines: string[] = [];
   #unflushed = 0;
   #size = 0;
@@ -246,7 +256,7 @@ class RoomRecording {
     header: RecordingHeader,
     maxBytes: number,
     clock: Clock,
-    events: { failed(error: unknown): void; finished(): void },
+    events: RecordingEvents,
   ) {
     this.#file = file;
     this.#maxBytes = maxBytes;
@@ -321,11 +331,14 @@ class RoomRecording {
     if (this.#ended !== undefined) return this.#ended;
     this.#push(`["end",${this.time()},${JSON.stringify(reason)}]`);
     this.flush();
+    // Finished as of now: a newer recording may delete this file while its last lines are still
+    // being written (the open descriptor keeps writing to the unlinked file, harmlessly).
+    this.#events.finished();
     this.#ended = this.#writing.then(() => {
       try {
         this.#file.close();
       } catch { /* already closed */ }
-      this.#events.finished();
+      this.#events.closed();
     });
     return this.#ended;
   }
