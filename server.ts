@@ -32,8 +32,10 @@ import {
   type ServiceRuntime,
 } from "./runtime/service_runtime.ts";
 import { StaticFiles } from "./http/static_files.ts";
+import { type FrontOptions, serveHttp } from "./http/http_server.ts";
+import { upgradeWebSocket } from "./http/upgrade.ts";
 
-export type { IsolationOptions, ServiceDefinition };
+export type { FrontOptions, IsolationOptions, ServiceDefinition };
 
 /** Options of {@linkcode createHandler}. */
 export interface HandlerOptions extends IsolationOptions {
@@ -209,7 +211,7 @@ export function createHandler(
     registry.checkJoinable(roomId);
     let upgrade: { socket: WebSocket; response: Response };
     try {
-      upgrade = Deno.upgradeWebSocket(request, { idleTimeout });
+      upgrade = upgradeWebSocket(request, { idleTimeout, maxMessageBytes: limits.maxMessageBytes });
     } catch (error) {
       const reason = error instanceof Error ? error.message.replace(/^Invalid Header: /, "") : "";
       throw new HttpError(400, `Invalid WebSocket upgrade request: ${reason}`, { cause: error });
@@ -291,7 +293,7 @@ function methodNotAllowed(allowed: string): Response {
 }
 
 /** Options of {@linkcode serve}: the handler's, and where to listen. */
-export interface ServeOptions extends HandlerOptions {
+export interface ServeOptions extends HandlerOptions, FrontOptions {
   /**
    * The port to listen on; `0` picks a free one.
    * @default {8080}
@@ -344,12 +346,19 @@ export interface JamsocketServer {
 export function serve(service: ServiceDefinition, options: ServeOptions = {}): JamsocketServer {
   const logger = options.logger ?? consoleLogger();
   const handler = createHandler(service, { ...options, logger });
-  const server = Deno.serve({
+  const server = serveHttp(handler, {
     port: options.port ?? 8080,
     hostname: options.hostname,
+    maxConnections: options.maxConnections,
+    headerTimeout: options.headerTimeout,
+    keepAliveTimeout: options.keepAliveTimeout,
+    inputBudget: options.inputBudget,
+    outputBudget: options.outputBudget,
+    logger,
+    onClientClosed: (kind) => handler.metrics.closedClient(kind),
     onListen: options.onListen ??
       ((addr) => logger.info(`Jamsocket listening on http://${addr.hostname}:${addr.port}`)),
-  }, handler);
+  });
   let stopped: Promise<void> | undefined;
   const shutdown = () =>
     stopped ??= handler.shutdown().then(() => server.shutdown()).then(() => server.finished);
