@@ -14,6 +14,7 @@
 import { ReadBuffer } from "../http/_read_buffer.ts";
 import { MemoryBudget } from "../http/memory_budget.ts";
 import { FrontWebSocket, type SocketHost } from "../http/websocket.ts";
+import { OutputShedder } from "../http/_ws_writer.ts";
 
 /** A connection whose reads are fed by the benchmark and whose writes complete at once. */
 class FakeConn {
@@ -54,8 +55,8 @@ function maskedText(text: string): Uint8Array {
 
 const host: SocketHost = {
   input: new MemoryBudget(Infinity),
-  output: new MemoryBudget(Infinity),
-  heavy: new Set(),
+  shedder: new OutputShedder(new MemoryBudget(Infinity)),
+  closeTimeoutMs: 30_000,
   report() {},
   handlerError(error) {
     throw error;

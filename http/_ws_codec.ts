@@ -19,31 +19,46 @@ export const Op = {
 /** Largest control frame payload (RFC 6455 §5.5). */
 export const MAX_CONTROL_PAYLOAD = 125;
 
+/** Words are XORed in the platform's byte order, which is little-endian on every Deno target. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /** Unmask `bytes[start..end]` in place with the 4-byte key at `bytes[key..key+4]`. */
 export function unmask(bytes: Uint8Array, start: number, end: number, key: number): void {
-  const m0 = bytes[key], m1 = bytes[key + 1], m2 = bytes[key + 2], m3 = bytes[key + 3];
-  if (end - start < 32 || bytes.byteOffset !== 0) {
-    for (let i = start; i < end; i++) {
+  xorMask(bytes, start, end, bytes[key], bytes[key + 1], bytes[key + 2], bytes[key + 3]);
+}
+
+/**
+ * XOR `bytes[start..end]` in place with the masking key `m0 m1 m2 m3`, `m0` being the key byte
+ * for `bytes[start]`. Long runs go 32 bits at a time.
+ */
+export function xorMask(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  m0: number,
+  m1: number,
+  m2: number,
+  m3: number,
+): void {
+  let i = start;
+  if (LITTLE_ENDIAN && end - start >= 32 && bytes.byteOffset === 0) {
+    for (; (i & 3) !== 0; i++) {
       const k = (i - start) & 3;
       bytes[i] ^= k === 0 ? m0 : k === 1 ? m1 : k === 2 ? m2 : m3;
     }
-    return;
+    // `i` is 4-aligned now; the key byte for `i` is number `(i - start) & 3`.
+    const phase = (i - start) & 3;
+    const b0 = phase === 0 ? m0 : phase === 1 ? m1 : phase === 2 ? m2 : m3;
+    const b1 = phase === 0 ? m1 : phase === 1 ? m2 : phase === 2 ? m3 : m0;
+    const b2 = phase === 0 ? m2 : phase === 1 ? m3 : phase === 2 ? m0 : m1;
+    const b3 = phase === 0 ? m3 : phase === 1 ? m0 : phase === 2 ? m1 : m2;
+    const word = b0 | (b1 << 8) | (b2 << 16) | (b3 << 24);
+    const words = (end - i) >>> 2;
+    const view = new Int32Array(bytes.buffer, i, words);
+    for (let w = 0; w < words; w++) view[w] ^= word;
+    i += words << 2;
   }
-  let i = start;
-  while ((i & 3) !== 0) {
-    const k = (i - start) & 3;
-    bytes[i] ^= k === 0 ? m0 : k === 1 ? m1 : k === 2 ? m2 : m3;
-    i++;
-  }
-  // From here on `i` is 4-aligned; the key byte for `i` is `(i - start) & 3`.
-  const phase = (i - start) & 3;
-  const mask = [m0, m1, m2, m3];
-  const word = (mask[phase] | (mask[(phase + 1) & 3] << 8) | (mask[(phase + 2) & 3] << 16) |
-    (mask[(phase + 3) & 3] << 24)) | 0;
-  const words = (end - i) >>> 2;
-  const view = new Int32Array(bytes.buffer, i, words);
-  for (let w = 0; w < words; w++) view[w] ^= word;
-  for (i += words << 2; i < end; i++) {
+  for (; i < end; i++) {
     const k = (i - start) & 3;
     bytes[i] ^= k === 0 ? m0 : k === 1 ? m1 : k === 2 ? m2 : m3;
   }
@@ -132,17 +147,21 @@ export function writeShortAscii(bytes: Uint8Array, at: number, text: string): nu
 }
 
 let scratch = new Uint8Array(64 * 1024);
+let lastText: string | undefined;
+let lastView: Uint8Array = scratch.subarray(0, 0);
 
 /**
  * Encode `text` as UTF-8 into a scratch buffer shared by every caller; the view is valid until
- * the next call.
+ * the next call. The same string twice in a row (a broadcast) is encoded once.
  */
 export function encodeUtf8(text: string): Uint8Array {
+  if (text === lastText) return lastView;
   if (text.length * 3 > scratch.length) scratch = new Uint8Array(text.length * 3);
   const { written } = encoder.encodeInto(text, scratch);
-  const view = scratch.subarray(0, written);
-  if (scratch.length > 1024 * 1024) scratch = new Uint8Array(64 * 1024);
-  return view;
+  lastText = text;
+  lastView = scratch.subarray(0, written);
+  if (scratch.length > 1024 * 1024) scratch = new Uint8Array(64 * 1024); // do not keep a huge one
+  return lastView;
 }
 
 /**

@@ -110,15 +110,11 @@ export function parseRequestHead(text: string): RequestHead {
   let expectContinue = false;
   for (let i = first + 1; i < lines.length; i++) {
     const line = lines[i];
-    const colon = line.indexOf(":");
-    if (colon <= 0) {
-      throw new HttpError(
-        400,
-        line[0] === " " || line[0] === "\t"
-          ? "Folded header lines are not accepted"
-          : "Malformed header line",
-      );
+    if (line[0] === " " || line[0] === "\t") {
+      throw new HttpError(400, "Folded header lines are not accepted");
     }
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw new HttpError(400, "Malformed header line");
     const name = line.slice(0, colon).toLowerCase();
     if (!TOKEN.test(name)) throw new HttpError(400, "Malformed header name");
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, "");

@@ -27,8 +27,14 @@ import {
 import { defaultMaxConnections, Listener } from "./listener.ts";
 import { DEFAULT_INPUT_BUDGET, DEFAULT_OUTPUT_BUDGET, MemoryBudget } from "./memory_budget.ts";
 import { ReadBuffer } from "./_read_buffer.ts";
+import { OutputShedder } from "./_ws_writer.ts";
 import { markUpgradable, type PendingUpgrade, takeUpgrade } from "./upgrade.ts";
-import type { FrontCloseKind, FrontWebSocket, SocketHost } from "./websocket.ts";
+import {
+  CLOSE_TIMEOUT_MS,
+  type FrontCloseKind,
+  type FrontWebSocket,
+  type SocketHost,
+} from "./websocket.ts";
 
 /** A write that makes no progress for this long (ms) ends its connection. */
 const SEND_TIMEOUT_MS = 30_000;
@@ -59,6 +65,12 @@ export interface FrontOptions {
    * @default {5}
    */
   keepAliveTimeout?: number;
+  /**
+   * Seconds a WebSocket close handshake may take (the client answering the server's close frame,
+   * or reading it); then the TCP connection is cut.
+   * @default {30}
+   */
+  closeTimeout?: number;
   /**
    * Server-wide bytes of input buffered at once: request heads and WebSocket messages still
    * arriving, over each connection's read buffer. A client whose message would pass it is closed
@@ -107,6 +119,10 @@ export interface FrontStats {
   readonly inputBytes: number;
   /** Output queued for clients, in bytes. */
   readonly outputBytes: number;
+  /** The most `inputBytes` has been. */
+  readonly inputPeak: number;
+  /** The most `outputBytes` has been. */
+  readonly outputPeak: number;
   /** Connections answered 503 at the connection cap. */
   readonly refusedAtLimit: number;
   /** Connections shed for lack of file descriptors. */
@@ -152,10 +168,13 @@ export function serveHttp(
   const logger = options.logger ?? silent;
   const input = new MemoryBudget(options.inputBudget ?? DEFAULT_INPUT_BUDGET);
   const output = new MemoryBudget(options.outputBudget ?? DEFAULT_OUTPUT_BUDGET);
+  const shedder = new OutputShedder(output);
   const host: SocketHost = {
     input,
-    output,
-    heavy: new Set(),
+    shedder,
+    closeTimeoutMs: options.closeTimeout === undefined
+      ? CLOSE_TIMEOUT_MS
+      : options.closeTimeout * 1000,
     report(kind, reason, socket) {
       logger.warn(`Closed a WebSocket client of ${new URL(socket.url).pathname}: ${reason}`);
       options.onClientClosed?.(kind, reason);
@@ -188,6 +207,7 @@ export function serveHttp(
         listener.close();
         front.stop();
         await finished;
+        shedder.close();
       })();
     },
     stats: () => ({
@@ -195,6 +215,8 @@ export function serveHttp(
       webSockets: front.webSockets.size,
       inputBytes: input.used,
       outputBytes: output.used,
+      inputPeak: input.peak,
+      outputPeak: output.peak,
       refusedAtLimit: listener.refusedAtLimit,
       shedOutOfDescriptors: listener.shedOutOfDescriptors,
       headerTimeouts: front.headerTimeouts,
