@@ -15,6 +15,7 @@ import { ReadBuffer } from "../http/_read_buffer.ts";
 import { MemoryBudget } from "../http/memory_budget.ts";
 import { FrontWebSocket, type SocketHost } from "../http/websocket.ts";
 import { OutputShedder } from "../http/_ws_writer.ts";
+import { Heartbeats } from "../http/_ws_heartbeat.ts";
 
 /** A connection whose reads are fed by the benchmark and whose writes complete at once. */
 class FakeConn {
@@ -57,6 +58,7 @@ const host: SocketHost = {
   input: new MemoryBudget(Infinity),
   shedder: new OutputShedder(new MemoryBudget(Infinity)),
   closeTimeoutMs: 30_000,
+  heartbeats: new Heartbeats(),
   report() {},
   handlerError(error) {
     throw error;

@@ -9,7 +9,7 @@
 import type { MemoryBudget } from "./memory_budget.ts";
 
 /** Bytes every connection reads into; what an idle connection holds. */
-export const BASE_READ_SIZE = 4096;
+export const BASE_READ_SIZE = 1024;
 
 /** The unparsed bytes of one connection: `bytes[start..end]`. */
 export class ReadBuffer {

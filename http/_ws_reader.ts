@@ -28,17 +28,32 @@ export type FrontCloseKind =
   | "input_budget"
   | "output_budget";
 
-/** Where a {@linkcode FrameReader} delivers what it parsed. */
+/** {@linkcode FrameSink} method: a whole message. */
+export const onMessage: unique symbol = Symbol("onMessage");
+/** {@linkcode FrameSink} method: a ping. */
+export const onPing: unique symbol = Symbol("onPing");
+/** {@linkcode FrameSink} method: a valid close frame. */
+export const onClose: unique symbol = Symbol("onClose");
+/** {@linkcode FrameSink} method: the client broke a rule. */
+export const onViolation: unique symbol = Symbol("onViolation");
+
+/**
+ * Where a {@linkcode FrameReader} delivers what it parsed: the socket itself, under symbol keys
+ * (prototype methods cost an idle connection nothing; per-socket callbacks would).
+ */
 export interface FrameSink {
   /** A whole message: `bytes[start..end]`, unmasked; text is not yet decoded. */
-  onMessage(opcode: number, bytes: Uint8Array, start: number, end: number): void;
+  [onMessage](opcode: number, bytes: Uint8Array, start: number, end: number): void;
   /** A ping with its payload `bytes[start..end]`. */
-  onPing(bytes: Uint8Array, start: number, end: number): void;
+  [onPing](bytes: Uint8Array, start: number, end: number): void;
   /** A valid close frame (code 1005 when it had none). */
-  onClose(code: number, reason: string): void;
+  [onClose](code: number, reason: string): void;
   /** The client broke a rule: close with `code`. Frames after this are skipped. */
-  onViolation(code: number, reason: string, kind: FrontCloseKind): void;
+  [onViolation](code: number, reason: string, kind: FrontCloseKind): void;
 }
+
+/** The frame is malformed while draining: stop parsing. */
+const DISCARD = (): void => {};
 
 /** Parses and checks the frames of one connection. */
 export class FrameReader {
@@ -56,7 +71,7 @@ export class FrameReader {
   #skip = 0;
   /** Opcode of the fragmented message in progress (0: none). */
   #fragOpcode = 0;
-  #fragments: Uint8Array[] = [];
+  #fragments: Uint8Array[] | undefined;
   #fragBytes = 0;
   /** A frame too large for the read buffer, copied here as it arrives. */
   #part: Uint8Array | undefined;
@@ -129,13 +144,14 @@ export class FrameReader {
         (opcode === Op.Close && (!fin || length > MAX_CONTROL_PAYLOAD))
       ) {
         // While draining only a well-formed close frame matters; anything odd ends the parsing.
-        error = this.#discard;
+        error = DISCARD;
       }
       if (error !== undefined || (this.draining && opcode !== Op.Close)) {
         // Skipped, not buffered: a huge announced length costs nothing.
         this.#skip = Math.max(0, total - (end - pos));
         pos = Math.min(end, pos + total);
-        error?.();
+        if (error === DISCARD) this.#discardAll = true;
+        else error?.();
         continue;
       }
       const payload = pos + head + 4;
@@ -201,14 +217,14 @@ export class FrameReader {
     const opcode = this.#partOpcode;
     if (opcode !== Op.Continuation && this.#partFin) {
       try {
-        this.#sink.onMessage(opcode, part, 0, part.length);
+        this.#sink[onMessage](opcode, part, 0, part.length);
       } finally {
         this.#input.release(part.length);
       }
       return;
     }
     if (opcode !== Op.Continuation) this.#fragOpcode = opcode;
-    this.#fragments.push(part);
+    (this.#fragments ??= []).push(part);
     this.#fragBytes += part.length;
     if (opcode === Op.Continuation && this.#partFin) this.#deliverFragments();
   }
@@ -254,15 +270,11 @@ export class FrameReader {
     return undefined;
   }
 
-  readonly #discard = (): void => {
-    this.#discardAll = true;
-  };
-
   #frame(opcode: number, fin: boolean, bytes: Uint8Array, start: number, end: number): void {
     switch (opcode) {
       case Op.Text:
       case Op.Binary:
-        if (fin) return this.#sink.onMessage(opcode, bytes, start, end);
+        if (fin) return this.#sink[onMessage](opcode, bytes, start, end);
         this.#fragOpcode = opcode;
         return this.#addFragment(bytes, start, end);
       case Op.Continuation:
@@ -270,7 +282,7 @@ export class FrameReader {
         if (fin && this.#fragOpcode !== 0) this.#deliverFragments();
         return;
       case Op.Ping:
-        return this.#sink.onPing(bytes, start, end);
+        return this.#sink[onPing](bytes, start, end);
       case Op.Close:
         return this.#closeFrame(bytes, start, end);
     }
@@ -289,13 +301,13 @@ export class FrameReader {
         "input_budget",
       );
     }
-    this.#fragments.push(bytes.slice(start, end));
+    (this.#fragments ??= []).push(bytes.slice(start, end));
     this.#fragBytes += length;
   }
 
   #deliverFragments(): void {
     const opcode = this.#fragOpcode;
-    const parts = this.#fragments;
+    const parts = this.#fragments ?? [];
     let message = parts[0] ?? new Uint8Array(0);
     if (parts.length > 1) {
       message = new Uint8Array(this.#fragBytes);
@@ -306,26 +318,26 @@ export class FrameReader {
       }
     }
     this.#releaseFragments();
-    this.#sink.onMessage(opcode, message, 0, message.length);
+    this.#sink[onMessage](opcode, message, 0, message.length);
   }
 
   #releaseFragments(): void {
     this.#input.release(this.#fragBytes);
-    this.#fragments = [];
+    this.#fragments = undefined;
     this.#fragBytes = 0;
     this.#fragOpcode = 0;
   }
 
   #closeFrame(bytes: Uint8Array, start: number, end: number): void {
     if (end - start === 1) return this.violate(1002, "Close frame with a 1-byte payload");
-    if (end - start === 0) return this.#sink.onClose(1005, "");
+    if (end - start === 0) return this.#sink[onClose](1005, "");
     const code = (bytes[start] << 8) | bytes[start + 1];
     if (!validCloseCode(code)) return this.violate(1002, `Invalid close code ${code}`);
     const reason = decodeUtf8(bytes, start + 2, end);
     if (reason === undefined) {
       return this.violate(1007, "Close reason is not valid UTF-8", "invalid_utf8");
     }
-    this.#sink.onClose(code, reason);
+    this.#sink[onClose](code, reason);
   }
 
   #tooBig(what: string): void {
@@ -343,6 +355,6 @@ export class FrameReader {
       return;
     }
     this.draining = true;
-    this.#sink.onViolation(code, reason, kind);
+    this.#sink[onViolation](code, reason, kind);
   }
 }

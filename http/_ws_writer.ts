@@ -18,16 +18,21 @@ const HEAVY_QUEUE = 64 * 1024;
 /** A heavy queue must have been heavy this long (ms) to be shed: slow, not just busy. */
 const STALLED_MS = 50;
 
-/** What a writer needs from its socket and its server. */
+/** {@linkcode WriterOwner} method: shed this client. */
+export const onShed: unique symbol = Symbol("onShed");
+/** {@linkcode WriterOwner} method: writing failed. */
+export const onWriteFailed: unique symbol = Symbol("onWriteFailed");
+/** {@linkcode WriterOwner} method: everything queued has been written. */
+export const onDrained: unique symbol = Symbol("onDrained");
+
+/** What a writer tells its socket, under symbol keys (see `FrameSink`). */
 export interface WriterOwner {
-  /** The server's output budget, and who is shed when it is spent. */
-  readonly shedder: OutputShedder;
   /** The output budget is spent and this client is the slowest reader: close it. */
-  shed(reason: string): void;
+  [onShed](reason: string): void;
   /** Writing failed: the connection is gone. */
-  writeFailed(): void;
+  [onWriteFailed](): void;
   /** Everything queued has been written. */
-  drained(): void;
+  [onDrained](): void;
 }
 
 /** A payload this large gets a buffer of its own (one write) instead of pooled chunks. */
@@ -40,9 +45,10 @@ const OWN_BUFFER = 64 * 1024;
 export class FrameWriter {
   readonly #conn: Deno.Conn;
   readonly #owner: WriterOwner;
-  /** Filled chunks waiting to be written, with the bytes used in each. */
-  #queue: Uint8Array[] = [];
-  #lengths: number[] = [];
+  readonly #shedder: OutputShedder;
+  /** Filled chunks waiting to be written, with the bytes used in each (made when needed). */
+  #queue: Uint8Array[] | undefined;
+  #lengths: number[] | undefined;
   /** The chunk being filled, after every chunk in the queue. */
   #tail: Uint8Array | undefined;
   #tailLength = 0;
@@ -57,11 +63,15 @@ export class FrameWriter {
   #held = false;
   #heavySince = 0;
   #ended = false;
+  /** Callbacks for `write()`, made on the first write (an idle connection never needs them). */
+  #onWritten: ((n: number) => void) | undefined;
+  #onFailed: (() => void) | undefined;
 
-  /** A writer for `conn`. */
-  constructor(conn: Deno.Conn, owner: WriterOwner) {
+  /** A writer for `conn`, telling `owner`, charging `shedder`'s budget. */
+  constructor(conn: Deno.Conn, owner: WriterOwner, shedder: OutputShedder) {
     this.#conn = conn;
     this.#owner = owner;
+    this.#shedder = shedder;
   }
 
   /** Bytes queued and not yet written to the connection. */
@@ -102,8 +112,8 @@ export class FrameWriter {
       this.#closeTail();
       const own = new Uint8Array(head + length);
       own.set(payload, writeHeader(own, 0, opcode, length));
-      this.#queue.push(own);
-      this.#lengths.push(own.length);
+      (this.#queue ??= []).push(own);
+      (this.#lengths ??= []).push(own.length);
       return this.#queued(own.length);
     }
     let tail = this.#room(head);
@@ -135,11 +145,11 @@ export class FrameWriter {
   /** Drop what is queued and not yet being written; returns how many bytes that was. */
   drop(): number {
     const dropped = this.#staged;
-    this.#owner.shedder.output.release(dropped);
-    for (const chunk of this.#queue) giveBuffer(chunk);
+    this.#shedder.output.release(dropped);
+    for (const chunk of this.#queue ?? []) giveBuffer(chunk);
     if (this.#tail !== undefined) giveBuffer(this.#tail);
-    this.#queue = [];
-    this.#lengths = [];
+    this.#queue = undefined;
+    this.#lengths = undefined;
     this.#tail = undefined;
     this.#tailLength = 0;
     this.#staged = 0;
@@ -151,7 +161,7 @@ export class FrameWriter {
     if (this.#ended) return;
     this.#ended = true;
     this.drop();
-    this.#owner.shedder.output.release(this.#inFlight);
+    this.#shedder.output.release(this.#inFlight);
     this.#inFlight = 0;
     this.#inFlightBuffer = undefined;
     this.#notHeavy();
@@ -169,8 +179,8 @@ export class FrameWriter {
   /** Move the tail chunk, if it holds anything, to the queue. */
   #closeTail(): void {
     if (this.#tail === undefined || this.#tailLength === 0) return;
-    this.#queue.push(this.#tail);
-    this.#lengths.push(this.#tailLength);
+    (this.#queue ??= []).push(this.#tail);
+    (this.#lengths ??= []).push(this.#tailLength);
     this.#tail = undefined;
     this.#tailLength = 0;
   }
@@ -178,7 +188,7 @@ export class FrameWriter {
   /** `bytes` more were queued: charge them and schedule the write. */
   #queued(bytes: number): void {
     this.#staged += bytes;
-    const shedder = this.#owner.shedder;
+    const shedder = this.#shedder;
     const within = shedder.output.charge(bytes);
     if (this.#heavySince === 0 && this.#staged + this.#inFlight >= HEAVY_QUEUE) {
       this.#heavySince = Date.now();
@@ -187,22 +197,24 @@ export class FrameWriter {
     if (!within) shedder.shed();
     if (this.#writing || this.#flushQueued) return;
     this.#flushQueued = true;
-    if (!this.#held) queueMicrotask(this.#flush);
+    if (!this.#held) queueMicrotask(this.#flushSoon ??= () => this.#flush());
   }
 
-  readonly #flush = (): void => {
+  #flushSoon: (() => void) | undefined;
+
+  #flush(): void {
     if (!this.#flushQueued) return; // written already, when the hold was released
     this.#flushQueued = false;
     if (!this.#writing && this.#staged > 0 && !this.#ended) this.#write();
-  };
+  }
 
   /** Write the first chunk; the next goes out once it completes. */
   #write(): void {
     let buffer: Uint8Array;
     let length: number;
-    if (this.#queue.length > 0) {
+    if (this.#queue !== undefined && this.#queue.length > 0) {
       buffer = this.#queue.shift()!;
-      length = this.#lengths.shift()!;
+      length = this.#lengths!.shift()!;
     } else {
       buffer = this.#tail!;
       length = this.#tailLength;
@@ -214,13 +226,15 @@ export class FrameWriter {
     this.#inFlightBuffer = buffer;
     this.#written = 0;
     this.#writing = true;
+    this.#onWritten ??= (n) => this.#wrote(n);
+    this.#onFailed ??= () => this.#failed();
     this.#conn.write(length === buffer.length ? buffer : buffer.subarray(0, length)).then(
       this.#onWritten,
       this.#onFailed,
     );
   }
 
-  readonly #onWritten = (n: number): void => {
+  #wrote(n: number): void {
     if (this.#ended) return;
     const buffer = this.#inFlightBuffer!;
     const length = this.#inFlight;
@@ -234,29 +248,29 @@ export class FrameWriter {
     }
     this.#inFlightBuffer = undefined;
     this.#inFlight = 0;
-    this.#owner.shedder.output.release(length);
+    this.#shedder.output.release(length);
     giveBuffer(buffer);
     if (this.#staged < HEAVY_QUEUE) this.#notHeavy();
     if (this.#staged > 0) return this.#write();
     this.#writing = false;
-    this.#owner.drained();
-  };
+    this.#owner[onDrained]();
+  }
 
-  readonly #onFailed = (): void => {
+  #failed(): void {
     this.#writing = false;
-    if (!this.#ended) this.#owner.writeFailed();
-  };
+    if (!this.#ended) this.#owner[onWriteFailed]();
+  }
 
   #notHeavy(): void {
     if (this.#heavySince === 0) return;
     this.#heavySince = 0;
-    this.#owner.shedder.heavy.delete(this);
+    this.#shedder.heavy.delete(this);
   }
 
   /** Shed this writer's client (called by {@linkcode OutputShedder}). */
   shed(reason: string): void {
     this.#notHeavy();
-    this.#owner.shed(reason);
+    this.#owner[onShed](reason);
   }
 }
 

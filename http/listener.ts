@@ -37,8 +37,8 @@ export interface ListenerOptions {
   maxConnections: number;
   /** Where the conditions are logged. */
   logger: Logger;
-  /** Serve one connection; the Promise settles once the connection is closed. */
-  serve(conn: Deno.TcpConn): Promise<void>;
+  /** Serve one connection; call `done` once, when it is closed. */
+  serve(conn: Deno.TcpConn, done: () => void): void;
 }
 
 /** A condition that turns connections away, logged when it starts and ends. */
@@ -104,7 +104,10 @@ class Episode {
  *   port: 0,
  *   maxConnections: 100,
  *   logger: consoleLogger(),
- *   serve: async (conn) => conn.close(),
+ *   serve: (conn, done) => {
+ *     conn.close();
+ *     done();
+ *   },
  * });
  * listener.close();
  * await listener.finished;
@@ -155,6 +158,11 @@ export class Listener {
     this.finished = this.#run();
   }
 
+  /** One connection closed (shared by all: no closure per connection). */
+  readonly #release = (): void => {
+    this.#connections--;
+  };
+
   /** Connections open now. */
   get connections(): number {
     return this.#connections;
@@ -204,9 +212,12 @@ export class Listener {
       } catch {
         // the peer is already gone; serving it finds out
       }
-      this.#options.serve(conn).catch((error) =>
-        this.#options.logger.error(`Serving a connection failed: ${describeError(error)}`)
-      ).finally(() => this.#connections--);
+      try {
+        this.#options.serve(conn, this.#release);
+      } catch (error) {
+        this.#options.logger.error(`Serving a connection failed: ${describeError(error)}`);
+        this.#release();
+      }
     }
   }
 

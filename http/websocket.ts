@@ -22,8 +22,24 @@
 
 import { decodeUtf8, fitCloseReason, Op } from "./_ws_codec.ts";
 import type { ReadBuffer } from "./_read_buffer.ts";
-import { FrameReader, type FrontCloseKind } from "./_ws_reader.ts";
-import { FrameWriter, type OutputShedder } from "./_ws_writer.ts";
+import { type Beating, type Heartbeats, onBeat } from "./_ws_heartbeat.ts";
+import {
+  FrameReader,
+  type FrameSink,
+  type FrontCloseKind,
+  onClose,
+  onMessage,
+  onPing,
+  onViolation,
+} from "./_ws_reader.ts";
+import {
+  FrameWriter,
+  onDrained,
+  onShed,
+  onWriteFailed,
+  type OutputShedder,
+  type WriterOwner,
+} from "./_ws_writer.ts";
 import type { MemoryBudget } from "./memory_budget.ts";
 
 export type { FrontCloseKind };
@@ -46,6 +62,8 @@ export interface SocketHost {
   readonly shedder: OutputShedder;
   /** How long a close handshake may take before the connection is cut, in ms. */
   readonly closeTimeoutMs: number;
+  /** The heartbeat intervals. */
+  readonly heartbeats: Heartbeats;
   /** The front closed a client for `kind`; `reason` is the close reason. */
   report(kind: FrontCloseKind, reason: string, socket: FrontWebSocket): void;
   /** An event handler threw. */
@@ -101,7 +119,7 @@ const CLOSED = 3;
  * return response;
  * ```
  */
-export class FrontWebSocket {
+export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
   /** The connection is not yet open. */
   static readonly CONNECTING = CONNECTING;
   /** The connection is open. */
@@ -157,7 +175,6 @@ export class FrontWebSocket {
   #closeReason = "";
   #wasClean = false;
   #closeFired = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #onEnd: (() => void) | undefined;
 
@@ -189,28 +206,12 @@ export class FrontWebSocket {
     this.#conn = conn;
     this.#rb = rb;
     this.#onEnd = onEnd;
-    this.#reader = new FrameReader(
-      {
-        onMessage: (opcode, bytes, start, end) => this.#message(opcode, bytes, start, end),
-        onPing: (bytes, start, end) => {
-          if (this.#state === OPEN) this.#writer!.frame(Op.Pong, bytes.subarray(start, end));
-        },
-        onClose: (code, reason) => this.#peerClosed(code, reason),
-        onViolation: (code, reason, kind) => this.#frontClose(code, reason, kind),
-      },
-      host.input,
-      this.#maxMessage,
-    );
-    this.#writer = new FrameWriter(conn, {
-      shedder: host.shedder,
-      shed: (reason) => this.#shed(reason),
-      writeFailed: () => this.#end(1006, ""),
-      drained: () => this.#endIfDone(),
-    });
+    this.#reader = new FrameReader(this, host.input, this.#maxMessage);
+    this.#writer = new FrameWriter(conn, this, host.shedder);
     this.#lastSeen = Date.now();
     if (this.#state === CONNECTING) {
       this.#state = OPEN;
-      if (this.#idleMs > 0) this.#schedule(this.#idleMs / 2);
+      if (this.#idleMs > 0) host.heartbeats.add(this, this.#idleMs);
       this.#dispatch("open", new Event("open"));
     } else {
       // close() came before the connection opened: do that close now.
@@ -275,6 +276,64 @@ export class FrontWebSocket {
   removeEventListener(type: string, listener: Listener): void {
     const list = this.#listeners?.get(type);
     if (list) this.#listeners!.set(type, list.filter((entry) => entry.listener !== listener));
+  }
+
+  /** Cut the connection now, without a handshake (the server is stopping and time is up). */
+  terminate(): void {
+    this.#end(1006, "");
+  }
+
+  // ---- what the reader, the writer and the heartbeat report (symbol keys: not public API) -----
+
+  /** A whole message from the reader. */
+  [onMessage](opcode: number, bytes: Uint8Array, start: number, end: number): void {
+    this.#message(opcode, bytes, start, end);
+  }
+
+  /** A ping from the reader: answer it. */
+  [onPing](bytes: Uint8Array, start: number, end: number): void {
+    if (this.#state === OPEN) this.#writer!.frame(Op.Pong, bytes.subarray(start, end));
+  }
+
+  /** A close frame from the reader. */
+  [onClose](code: number, reason: string): void {
+    this.#peerClosed(code, reason);
+  }
+
+  /** A broken rule, from the reader. */
+  [onViolation](code: number, reason: string, kind: FrontCloseKind): void {
+    this.#frontClose(code, reason, kind);
+  }
+
+  /** The writer is shed for the output budget. */
+  [onShed](reason: string): void {
+    this.#shed(reason);
+  }
+
+  /** The writer could not write: the connection is gone. */
+  [onWriteFailed](): void {
+    this.#end(1006, "");
+  }
+
+  /** The writer has written everything. */
+  [onDrained](): void {
+    this.#endIfDone();
+  }
+
+  /** A heartbeat tick: ping after half the idle timeout of silence, close 1001 at all of it. */
+  [onBeat](now: number): void {
+    if (this.#state !== OPEN) return;
+    const silent = now - this.#lastSeen;
+    const idle = this.#idleMs;
+    if (silent >= idle) {
+      this.#dispatch("error", new ErrorEvent("error", { message: "No response from ping frame." }));
+      this.#frontClose(1001, "No response from ping frame.");
+      this.#endWhenDrained = true; // a dead peer does not answer: no handshake to wait for
+      this.#endIfDone();
+    } else if (silent >= idle / 2 && !this.#pinged) {
+      this.#pinged = true;
+      this.#writer!.frame(Op.Ping, new Uint8Array(0));
+    }
   }
 
   // ---- input ----------------------------------------------------------------------------------
@@ -403,7 +462,6 @@ export class FrontWebSocket {
     if (this.#closeSent || this.#writer === undefined) return;
     this.#closeSent = true;
     this.#reader!.draining = true;
-    clearTimeout(this.#timer);
     this.#queueCloseFrame(code, reason);
     this.#closeTimer = setTimeout(
       () => this.#end(this.#closeCode, this.#closeReason),
@@ -428,34 +486,11 @@ export class FrontWebSocket {
     if (this.#endWhenDrained && this.#writer!.idle) this.#end(this.#closeCode, this.#closeReason);
   }
 
-  #schedule(ms: number): void {
-    this.#timer = setTimeout(this.#heartbeat, Math.max(1, ms));
-  }
-
-  readonly #heartbeat = (): void => {
-    if (this.#state !== OPEN) return;
-    const silent = Date.now() - this.#lastSeen;
-    const idle = this.#idleMs;
-    if (silent >= idle) {
-      this.#dispatch("error", new ErrorEvent("error", { message: "No response from ping frame." }));
-      this.#frontClose(1001, "No response from ping frame.");
-      this.#endWhenDrained = true; // a dead peer does not answer: no handshake to wait for
-      this.#endIfDone();
-      return;
-    }
-    if (silent >= idle / 2 && !this.#pinged) {
-      this.#pinged = true;
-      this.#writer!.frame(Op.Ping, new Uint8Array(0));
-      return this.#schedule(idle - silent);
-    }
-    this.#schedule((this.#pinged ? idle : idle / 2) - silent);
-  };
-
   /** Close the TCP connection and give everything back; fires `close` if it has not fired. */
   #end(code: number, reason: string): void {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
-    clearTimeout(this.#timer);
+    if (this.#idleMs > 0) this.#host.heartbeats.delete(this, this.#idleMs);
     clearTimeout(this.#closeTimer);
     try {
       this.#conn?.close();
