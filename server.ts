@@ -1,5 +1,6 @@
 /**
- * `serve()` a Jamsocket service on `Deno.serve`, or mount its `createHandler()` in any app.
+ * `serve()` a Jamsocket service on its own hardened HTTP/1.1 and WebSocket front (`http/`), or
+ * mount its `createHandler()` in any app.
  *
  * @example Serve the shared counter
  * ```ts ignore
@@ -127,7 +128,10 @@ export interface JamsocketHandler {
 
 /**
  * Build the request handler of a Jamsocket server, to mount in any Deno app (a bare
- * `Deno.serve`, Hono, Fresh, Oak). WebSocket upgrades need a request from `Deno.serve`.
+ * `Deno.serve`, Hono, Fresh, Oak). Mounted there, WebSocket upgrades use `Deno.upgradeWebSocket`
+ * and keep Deno's limits, not the front's: a frame is buffered (up to 64 MiB) before the size
+ * check, a fragmented message has no bound, and there is no connection cap, header timeout or
+ * server-wide memory budget. `serve()` has all of them.
  *
  * @example Mount next to your own routes
  * ```ts ignore

@@ -215,6 +215,11 @@ export class HttpConnection {
         throw new TypeError("The handler did not return a Response");
       }
     } catch (error) {
+      if (body.error !== undefined) {
+        // The handler failed because the request body was malformed: the client's fault.
+        await this.#answerAndClose(body.error.status, body.error.message);
+        return false;
+      }
       front.logger.error(
         `Unexpected error while handling a request: ${describeError(error)}`,
       );

@@ -22,6 +22,7 @@ export class RequestBody {
   #remaining: number;
   #continued = false;
   #reading = false;
+  #error: HttpError | undefined;
 
   constructor(head: RequestHead, rb: ReadBuffer, conn: Deno.Conn, idleMs: number) {
     this.#head = head;
@@ -64,8 +65,22 @@ export class RequestBody {
     }
   }
 
+  /** The body could not be read: malformed framing, or it ended early. */
+  get error(): HttpError | undefined {
+    return this.#error;
+  }
+
   /** The next piece of the body; undefined at its end. */
   async #next(): Promise<Uint8Array | undefined> {
+    try {
+      return await this.#read();
+    } catch (error) {
+      if (error instanceof HttpError) this.#error ??= error;
+      throw error;
+    }
+  }
+
+  async #read(): Promise<Uint8Array | undefined> {
     const rb = this.#rb;
     if (this.#head.expectContinue && !this.#continued) {
       this.#continued = true;
