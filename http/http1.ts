@@ -284,8 +284,11 @@ export function encodeLatin1(text: string, body?: Uint8Array): Uint8Array {
   return bytes;
 }
 
-/** A chunk-size line longer than this (extensions included) is malformed. */
-const MAX_CHUNK_LINE = 1024;
+/**
+ * A chunk-size line (extensions included) or trailer line longer than this is refused: it must
+ * fit the connection's read buffer.
+ */
+const MAX_CHUNK_LINE = 512;
 
 /**
  * Decodes a chunked body (RFC 9112 §7.1) incrementally. Feed it bytes; it returns how many it
@@ -318,6 +321,7 @@ export class ChunkedDecoder {
           if (end - start > MAX_CHUNK_LINE) throw new HttpError(400, "Chunk size line too long");
           return [0, 0, 0];
         }
+        if (lf - start > MAX_CHUNK_LINE) throw new HttpError(400, "Chunk size line too long");
         if (lf === start || bytes[lf - 1] !== 13) throw new HttpError(400, "Malformed chunk");
         const line = latin1(bytes, start, lf - 1);
         const size = /^([0-9a-fA-F]{1,8})(?:[ \t]*;.*)?$/.exec(line);
@@ -343,11 +347,10 @@ export class ChunkedDecoder {
       case 3: {
         const lf = bytes.indexOf(10, start);
         if (lf < 0 || lf >= end) {
-          if (this.#trailerBytes + end - start > MAX_HEAD_BYTES) {
-            throw new HttpError(431, "Trailers too large");
-          }
+          if (end - start > MAX_CHUNK_LINE) throw new HttpError(431, "Trailer line too long");
           return [0, 0, 0];
         }
+        if (lf - start > MAX_CHUNK_LINE) throw new HttpError(431, "Trailer line too long");
         if (lf === start || bytes[lf - 1] !== 13) throw new HttpError(400, "Malformed trailer");
         this.#trailerBytes += lf + 1 - start;
         if (this.#trailerBytes > MAX_HEAD_BYTES) throw new HttpError(431, "Trailers too large");

@@ -127,7 +127,8 @@ export class Listener {
   readonly #atLimit: Episode;
   readonly #outOfDescriptors: Episode;
   #connections = 0;
-  #lingering = 0;
+  /** Refused connections still delivering their 503. */
+  readonly #lingering = new Set<Deno.TcpConn>();
   #spare: Deno.FsFile | undefined;
   #backoff = 0;
   #closed = false;
@@ -179,6 +180,7 @@ export class Listener {
     }
     this.#spare?.close();
     this.#spare = undefined;
+    for (const conn of this.#lingering) close(conn);
   }
 
   async #run(): Promise<void> {
@@ -250,12 +252,12 @@ export class Listener {
 
   /** Answer 503 and close, lingering briefly so that the client reads the answer. */
   #refuse(conn: Deno.TcpConn): void {
-    if (this.#lingering >= MAX_LINGERING) return conn.close();
-    this.#lingering++;
+    if (this.#lingering.size >= MAX_LINGERING) return conn.close();
+    this.#lingering.add(conn);
     void linger(
       conn,
       closingResponse(503, "Server is at its connection limit; try again later"),
-    ).finally(() => this.#lingering--);
+    ).finally(() => this.#lingering.delete(conn));
   }
 }
 

@@ -51,7 +51,10 @@ export type { FrontCloseKind };
  */
 export const CLOSE_TIMEOUT_MS = 30_000;
 
-/** How long a client shed for the output budget has to read its close frame, in ms. */
+/**
+ * How long a client shed for the output budget, or closed for not answering pings, has to read
+ * its close frame, in ms.
+ */
 export const SHED_TIMEOUT_MS = 1000;
 
 /** What every socket of one server shares: budgets, and where to report what it closed. */
@@ -328,7 +331,9 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
     if (silent >= idle) {
       this.#dispatch("error", new ErrorEvent("error", { message: "No response from ping frame." }));
       this.#frontClose(1001, "No response from ping frame.");
-      this.#endWhenDrained = true; // a dead peer does not answer: no handshake to wait for
+      // A dead peer does not answer: no handshake to wait for, and little time for the write.
+      this.#endWhenDrained = true;
+      this.#cutAfter(SHED_TIMEOUT_MS);
       this.#endIfDone();
     } else if (silent >= idle / 2 && !this.#pinged) {
       this.#pinged = true;
@@ -449,10 +454,15 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
       this.#sendClose(1008, reason);
       this.#fireClose(1008, reason, false);
     }
+    this.#cutAfter(SHED_TIMEOUT_MS);
+  }
+
+  /** End the connection after `ms` at most (never later than the close timeout). */
+  #cutAfter(ms: number): void {
     clearTimeout(this.#closeTimer);
     this.#closeTimer = setTimeout(
       () => this.#end(this.#closeCode, this.#closeReason),
-      Math.min(SHED_TIMEOUT_MS, this.#host.closeTimeoutMs),
+      Math.min(ms, this.#host.closeTimeoutMs),
     );
   }
 
@@ -463,10 +473,7 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
     this.#closeSent = true;
     this.#reader!.draining = true;
     this.#queueCloseFrame(code, reason);
-    this.#closeTimer = setTimeout(
-      () => this.#end(this.#closeCode, this.#closeReason),
-      this.#host.closeTimeoutMs,
-    );
+    this.#cutAfter(this.#host.closeTimeoutMs);
   }
 
   #queueCloseFrame(code: number | undefined, reason: string): void {

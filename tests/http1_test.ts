@@ -70,6 +70,18 @@ Deno.test("malformed chunk framing is 400 with a reason, also when the handler l
   );
   assert.equal(statusOf(answer), 400);
   assert.equal(bodyOf(answer), "Malformed chunk size");
+  const long = await exchange(
+    f.port,
+    "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+      `1;${"e".repeat(600)}\r\n`,
+  );
+  assert.equal(bodyOf(long), "Chunk size line too long");
+  const trailer = await exchange(
+    f.port,
+    "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" +
+      `0\r\nX-Long: ${"t".repeat(600)}\r\n\r\n`,
+  );
+  assert.equal(statusOf(trailer), 431);
   assert.deepEqual(f.logger.lines, []);
 });
 
