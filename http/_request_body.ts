@@ -109,8 +109,14 @@ export class RequestBody {
     }
   }
 
+  /**
+   * Read more of the body. A read that waits longer than the idle timeout ends the connection
+   * (408); a connection lost meanwhile is the client's doing (400), not a server error.
+   */
   async #fill(): Promise<number | null> {
+    let stalled = false;
     const timer = setTimeout(() => {
+      stalled = true;
       try {
         this.#conn.close();
       } catch {
@@ -119,6 +125,10 @@ export class RequestBody {
     }, this.#idleMs);
     try {
       return await this.#rb.fill(this.#conn);
+    } catch (error) {
+      throw stalled
+        ? new HttpError(408, `Request body stalled for more than ${this.#idleMs / 1000} s`)
+        : new HttpError(400, "Connection lost while reading the request body", { cause: error });
     } finally {
       clearTimeout(timer);
     }

@@ -4,16 +4,23 @@
  */
 
 import assert from "node:assert/strict";
-import { type HttpServer, serveHttp } from "../http/http_server.ts";
+import { type FrontOptions, type HttpServer, serveHttp } from "../http/http_server.ts";
 import { exchange, RawHttp, statusOf } from "./_raw_http.ts";
+import { prng } from "./_prng.ts";
 import { CaptureLogger } from "./_server.ts";
 
 /** A front answering with `handler`, disposed with `await using`. */
 function front(
   handler: (request: Request) => Response | Promise<Response>,
-  logger = new CaptureLogger(),
+  options: FrontOptions = {},
 ) {
-  const server: HttpServer = serveHttp(handler, { hostname: "127.0.0.1", port: 0, logger });
+  const logger = new CaptureLogger();
+  const server: HttpServer = serveHttp(handler, {
+    hostname: "127.0.0.1",
+    port: 0,
+    logger,
+    ...options,
+  });
   return { server, logger, port: server.addr.port, [Symbol.asyncDispose]: () => server.shutdown() };
 }
 
@@ -162,4 +169,54 @@ Deno.test("fetch() and a declared Content-Length work end to end", async () => {
   const response = await fetch(`http://127.0.0.1:${f.port}/`);
   assert.equal(response.headers.get("content-length"), "17");
   assert.equal(await response.text(), "exactly 17 bytes!");
+});
+
+const SEED = Number(Deno.env.get("FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+
+Deno.test(`fuzz: mutated request heads never get a 500 nor take the front down (seed ${SEED})`, async () => {
+  const { int } = prng(SEED);
+  const noise = ["\r", "\n", "\r\n", ":", " ", "\t", "\0", "\x7f", "\xff", "%", "[", "/", "?", "#"];
+  await using f = front(echo, { headerTimeout: 0.3 });
+  const valid = "POST /ws/room?x=1 HTTP/1.1\r\nHost: example.com:80\r\nX-A: b\r\n" +
+    "Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n2;a=b\r\nhi\r\n0\r\n";
+  const statuses = new Map<number, number>();
+  const cases = 300;
+  for (let i = 0; i < cases; i++) {
+    const chars = [...valid];
+    for (let m = 0, n = 1 + int(6); m < n; m++) {
+      const at = int(chars.length);
+      switch (int(4)) {
+        case 0:
+          chars.splice(at, 1);
+          break;
+        case 1:
+          chars.splice(at, 0, noise[int(noise.length)]);
+          break;
+        case 2:
+          chars[at] = String.fromCharCode(int(256));
+          break;
+        default:
+          chars.splice(at, 0, "9".repeat(int(30)));
+      }
+    }
+    const client = await RawHttp.connect(f.port);
+    await client.write(`${chars.join("")}\r\n\r\n`);
+    // Enough to see the first answer (or the end); the front may also wait for more input.
+    const answer = await client.readUntil((got) => got.includes("\r\n\r\n"), 3000)
+      .catch(() => "");
+    client.close();
+    const status = statusOf(answer);
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    assert.notEqual(status, 500, `${JSON.stringify(chars.join(""))} → ${answer}`);
+  }
+  assert.equal(
+    statusOf(await exchange(f.port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")),
+    200,
+  );
+  assert.deepEqual(f.logger.lines.filter((line) => line.startsWith("error")), []);
+  console.log(
+    `${cases} mutated heads (seed ${SEED}): ${
+      [...statuses].sort().map(([s, n]) => `${n}×${s || "no answer"}`).join(", ")
+    }`,
+  );
 });
