@@ -11,6 +11,9 @@ import type { MemoryBudget } from "./memory_budget.ts";
 /** Bytes every connection reads into; what an idle connection holds. */
 export const BASE_READ_SIZE = 1024;
 
+/** What a connection reading a burst grows its buffer to (if the input budget allows). */
+export const BURST_READ_SIZE = 16 * 1024;
+
 /** The unparsed bytes of one connection: `bytes[start..end]`. */
 export class ReadBuffer {
   /** The buffer; `bytes[start..end]` is what has been read and not yet consumed. */
@@ -86,6 +89,11 @@ export class ReadBuffer {
     const n = await conn.read(this.space());
     if (n !== null) this.end += n;
     return n;
+  }
+
+  /** Grow to {@linkcode BURST_READ_SIZE} for a burst of reads, if the input budget allows. */
+  grow(): void {
+    if (this.bytes.length < BURST_READ_SIZE) this.ensure(BURST_READ_SIZE);
   }
 
   /** Go back to the base buffer when what is left fits in it, giving the growth back. */

@@ -195,21 +195,41 @@ export class FrameReader {
     }
   }
 
+  /**
+   * Where the next read may go straight into: the rest of a large frame, when nothing else is
+   * pending. Report what was read with {@linkcode FrameReader.partRead}.
+   */
+  partSpace(): Uint8Array | undefined {
+    if (this.#part === undefined || this.#skip > 0 || this.#discardAll) return undefined;
+    return this.#part.subarray(this.#partAt);
+  }
+
+  /** `n` bytes were read into {@linkcode FrameReader.partSpace}. */
+  partRead(n: number): void {
+    this.#unmaskPart(n);
+  }
+
   /** Copy more of a large frame; returns where the read buffer was consumed to. */
   #continuePart(bytes: Uint8Array, pos: number, end: number): number {
     const part = this.#part!;
+    const take = Math.min(part.length - this.#partAt, end - pos);
+    part.set(bytes.subarray(pos, pos + take), this.#partAt);
+    this.#unmaskPart(take);
+    return pos + take;
+  }
+
+  /** Unmask the next `n` bytes of the large frame; deliver it once complete. */
+  #unmaskPart(n: number): void {
+    const part = this.#part!;
     const at = this.#partAt;
-    const take = Math.min(part.length - at, end - pos);
-    part.set(bytes.subarray(pos, pos + take), at);
     const k = at & 3;
     const keys = [this.#k0, this.#k1, this.#k2, this.#k3];
-    xorMask(part, at, at + take, keys[k], keys[(k + 1) & 3], keys[(k + 2) & 3], keys[(k + 3) & 3]);
-    this.#partAt = at + take;
+    xorMask(part, at, at + n, keys[k], keys[(k + 1) & 3], keys[(k + 2) & 3], keys[(k + 3) & 3]);
+    this.#partAt = at + n;
     if (this.#partAt === part.length) {
       this.#part = undefined;
       this.#finishPart(part);
     }
-    return pos + take;
   }
 
   /** A large frame is complete; its budget reservation moves to the message or the fragments. */

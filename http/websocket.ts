@@ -346,32 +346,48 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
   async #readLoop(): Promise<void> {
     const conn = this.#conn!;
     const rb = this.#rb!;
+    const reader = this.#reader!;
     try {
       if (rb.length > 0) this.#handle(rb);
       while (this.#state !== CLOSED) {
-        const n = await conn.read(rb.space());
+        // The rest of a large frame is read straight into its own buffer.
+        const direct = rb.length === 0 ? reader.partSpace() : undefined;
+        const space = direct ?? rb.space();
+        const n = await conn.read(space);
         if (n === null) {
           if (this.#closeReceived) this.#end(this.#closeCode, this.#closeReason);
           else this.#end(1006, "");
           return;
         }
-        rb.commit(n);
         this.#lastSeen = Date.now();
         this.#pinged = false;
+        if (direct !== undefined) {
+          this.#handle(undefined, n);
+          rb.shrink();
+          continue;
+        }
+        rb.commit(n);
         this.#handle(rb);
-        if (rb.start === rb.end && n < 1024) rb.shrink();
+        // A read that filled the buffer: a burst, read it in larger pieces (unless the next read
+        // goes straight into a large frame). A small read into an empty buffer: back to 1 KiB.
+        if (n === space.length && reader.partSpace() === undefined) rb.grow();
+        else if (rb.start === rb.end && n < rb.bytes.length / 8) rb.shrink();
       }
     } catch {
       this.#end(1006, "");
     }
   }
 
-  /** Handle what was read; replies queued meanwhile go out in one write right after. */
-  #handle(rb: ReadBuffer): void {
+  /**
+   * Handle what was read (into `rb`, or `direct` bytes straight into a large frame); replies
+   * queued meanwhile go out in one write right after.
+   */
+  #handle(rb: ReadBuffer | undefined, direct = 0): void {
     const writer = this.#writer!;
     writer.hold();
     try {
-      this.#reader!.process(rb);
+      if (rb === undefined) this.#reader!.partRead(direct);
+      else this.#reader!.process(rb);
     } finally {
       writer.release();
     }

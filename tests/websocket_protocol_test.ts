@@ -76,7 +76,8 @@ Deno.test("a fragmented message whose FIN never comes is closed with 1009 past m
   assert.equal(await socket.next(), undefined);
   const stats = front.server.stats();
   assert.equal(stats.inputBytes, 0);
-  assert.ok(stats.inputPeak <= 64 * 1024, `buffered up to ${stats.inputPeak} bytes`);
+  // At most the message so far and the read buffer grown for a burst (16 KiB).
+  assert.ok(stats.inputPeak <= 80 * 1024, `buffered up to ${stats.inputPeak} bytes`);
   socket.close();
 });
 
