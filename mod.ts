@@ -40,6 +40,7 @@ export {
 } from "./service.ts";
 export {
   createHandler,
+  type FrontOptions,
   type HandlerOptions,
   type JamsocketHandler,
   type JamsocketServer,

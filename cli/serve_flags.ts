@@ -37,6 +37,12 @@ export const SERVE_FLAGS = {
   "max-message-size": { type: "string" },
   "max-messages-per-second": { type: "string" },
   "max-buffered-bytes": { type: "string" },
+  "max-connections": { type: "string" },
+  "header-timeout": { type: "string" },
+  "keep-alive-timeout": { type: "string" },
+  "close-timeout": { type: "string" },
+  "input-budget": { type: "string" },
+  "output-budget": { type: "string" },
   "room-hosts": { type: "string" },
   "rooms-per-host": { type: "string" },
   "cpu-limit": { type: "string" },
@@ -69,12 +75,25 @@ export const SERVE_FLAGS_HELP = `
       --list-rooms                      Answer GET /rooms with the rooms as JSON
       --record <DIR>                    Record every room's inputs and outputs, one
                                         .jsonl file per room in DIR (jamsocket replay)
-      --max-message-size <BYTES>        Close a client that sends a larger frame (1009)
-                                        [default: 1048576]
+      --max-message-size <BYTES>        Close a client that sends a larger message, however
+                                        fragmented (1009) [default: 1048576]
       --max-messages-per-second <N>     Close a client that sends faster (1008); 0 is no
                                         limit [default: 0]
       --max-buffered-bytes <BYTES>      Close a client whose unsent output passes this,
                                         because it reads too slowly (1008) [default: 4194304]
+      --max-connections <N>             Answer connections past N open with 503 [default:
+                                        the open-file limit less 128]
+      --header-timeout <SECONDS>        Close a client whose request head has not arrived
+                                        in time (408) [default: 10]
+      --keep-alive-timeout <SECONDS>    Close an idle keep-alive HTTP connection [default: 5]
+      --close-timeout <SECONDS>         Cut a WebSocket whose close handshake takes longer
+                                        [default: 30]
+      --input-budget <BYTES>            Input all clients may have buffered at once; a
+                                        message past it closes its client (1013) [default:
+                                        67108864]
+      --output-budget <BYTES>           Output queued for all clients at once; past it the
+                                        slowest readers are closed (1008) [default:
+                                        268435456]
       --room-hosts <N|auto>             Run WASM rooms in N child processes (process
                                         isolation on top of metering); 0 runs them metered
                                         and time sliced in this process; auto is one per
@@ -133,6 +152,12 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     maxMessageBytes: integer(values, "max-message-size", 1, 2 ** 31),
     maxMessagesPerSecond: number(values, "max-messages-per-second"),
     maxBufferedBytes: integer(values, "max-buffered-bytes", 1, 2 ** 40),
+    maxConnections: integer(values, "max-connections", 1, 2 ** 31),
+    headerTimeout: positive(values, "header-timeout"),
+    keepAliveTimeout: positive(values, "keep-alive-timeout"),
+    closeTimeout: positive(values, "close-timeout"),
+    inputBudget: integer(values, "input-budget", 1, 2 ** 48),
+    outputBudget: integer(values, "output-budget", 1, 2 ** 48),
     roomHosts: values["room-hosts"] === "auto"
       ? navigator.hardwareConcurrency
       : integer(values, "room-hosts", 0, 256),

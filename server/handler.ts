@@ -53,7 +53,10 @@ export interface JamsocketHandler {
 /**
  * Build the request handler of a Jamsocket server, to mount in any Deno app (a bare
  * `Deno.serve`, Hono, Fresh, Oak). WebSocket upgrades need the request object that `Deno.serve`
- * handed in (not a copy); with `basePath`, the surface lives under that prefix.
+ * handed in (not a copy); with `basePath`, the surface lives under that prefix. Mounted there,
+ * upgrades use `Deno.upgradeWebSocket` and keep Deno's limits, not the front's: a frame is
+ * buffered (up to 64 MiB) before the size check, a fragmented message has no bound, and there is
+ * no connection cap, header timeout or server-wide memory budget. `serve()` has all of them.
  *
  * @example Mount under /chat next to your own routes
  * ```ts ignore
@@ -118,6 +121,7 @@ export function createHandler(
     authTimeoutMs: (options.authTimeout ?? 10) * 1000,
     maxClientDataBytes: limits.maxClientDataBytes,
     idleTimeout: idleTimeoutFor(options.heartbeatInterval ?? 30, options.heartbeatTimeout ?? 120),
+    maxMessageBytes: limits.maxMessageBytes,
   });
   const staticFiles = options.staticDir === undefined
     ? undefined

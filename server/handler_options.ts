@@ -57,7 +57,9 @@ export interface HandlerOptions extends IsolationOptions {
    */
   shutdownTimeout?: number;
   /**
-   * Largest frame a client may send, in bytes (larger: close 1009).
+   * Largest message a client may send, in bytes, however it is fragmented (larger: close 1009).
+   * Under `serve()` this is decided from frame headers before anything is buffered; mounted in
+   * another server, Deno's WebSocket buffers a frame (up to 64 MiB) before the check.
    * @default {1048576}
    */
   maxMessageBytes?: number;

@@ -7,6 +7,7 @@
 
 import { authenticate } from "../http/authenticate.ts";
 import { HttpError } from "../http/http_error.ts";
+import { upgradeWebSocket } from "../http/upgrade.ts";
 import type { OriginPolicy } from "../http/origins.ts";
 import { closeSocket, SocketState } from "../room/client_socket.ts";
 import { CloseCode, closeReason } from "../room/close_code.ts";
@@ -26,6 +27,8 @@ export interface AdmissionConfig {
   readonly maxClientDataBytes: number;
   /** Deno's `idleTimeout` for the upgrade (the heartbeat), in seconds; 0 is off. */
   readonly idleTimeout: number;
+  /** Largest message a client may send (the front decides it from frame headers). */
+  readonly maxMessageBytes: number;
 }
 
 /**
@@ -74,7 +77,10 @@ export class RoomAdmission {
     }
     let upgrade: { socket: WebSocket; response: Response };
     try {
-      upgrade = Deno.upgradeWebSocket(request, { idleTimeout: this.#config.idleTimeout });
+      upgrade = upgradeWebSocket(request, {
+        idleTimeout: this.#config.idleTimeout,
+        maxMessageBytes: this.#config.maxMessageBytes,
+      });
     } catch (error) {
       const reason = error instanceof Error ? error.message.replace(/^Invalid Header: /, "") : "";
       throw new HttpError(400, `Invalid WebSocket upgrade request: ${reason}`, { cause: error });
