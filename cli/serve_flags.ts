@@ -10,6 +10,7 @@ import { OriginPolicy } from "../http/origins.ts";
 import { parseRoomIdStrategy } from "../room/room_id.ts";
 import { DEFAULT_MAX_ROOMS, type ServeOptions } from "../server.ts";
 import { DEFAULT_ROOMS_PER_HOST } from "../runtime/service_runtime.ts";
+import { DEFAULT_LEASE_MS } from "../cluster/cluster_options.ts";
 import { parseShutdownPolicy } from "../room/shutdown_policy.ts";
 import { DEFAULT_MAX_MEMORY_PAGES } from "../wasm/host.ts";
 import { UsageError } from "./usage_error.ts";
@@ -40,6 +41,10 @@ export const SERVE_FLAGS = {
   "rooms-per-host": { type: "string" },
   "cpu-limit": { type: "string" },
   "memory-limit": { type: "string" },
+  cluster: { type: "string" },
+  "node-address": { type: "string" },
+  "cluster-lease": { type: "string" },
+  placement: { type: "string" },
 } as const satisfies FlagOptions;
 
 /** Help text for {@linkcode SERVE_FLAGS}. */
@@ -79,7 +84,19 @@ export const SERVE_FLAGS_HELP = `
                                         its rooms (1011) [default: 2]
       --memory-limit <MiB>              Memory one WASM room may grow to [default: ${
   DEFAULT_MAX_MEMORY_PAGES / 16
-}]`;
+}]
+      --cluster <REDIS_URL>             Run as a node of the cluster on this Redis
+                                        (redis://host:6379): each room on one node, any
+                                        node takes any client
+      --node-address <HOST:PORT>        Where this node listens for the other nodes, as
+                                        they reach it [default: 127.0.0.1:0]
+      --cluster-lease <SECONDS>         A node that stops renewing is gone after this
+                                        long; its rooms then start elsewhere [default: ${
+  DEFAULT_LEASE_MS / 1000
+}]
+      --placement <POLICY>              least-loaded, or local (the node the first client
+                                        reached: behind a balancer hashing on the room)
+                                        [default: least-loaded]`;
 
 /** The parsed values of {@linkcode SERVE_FLAGS}. */
 export type ServeFlagValues = {
@@ -126,6 +143,39 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     roomsPerHost: integer(values, "rooms-per-host", 1, 30000),
     cpuLimit: positive(values, "cpu-limit"),
   };
+  const lease = positive(values, "cluster-lease");
+  const placement = values.placement;
+  if (placement !== undefined && placement !== "least-loaded" && placement !== "local") {
+    throw new UsageError(
+      `Invalid value for '--placement': expected least-loaded or local, got '${placement}'`,
+    );
+  }
+  if (values.cluster === undefined) {
+    for (const flag of ["node-address", "cluster-lease", "placement"] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`'--${flag}' needs '--cluster'`);
+    }
+  } else {
+    if (!/^rediss?:\/\/[^/]/.test(values.cluster)) {
+      throw new UsageError(
+        `Invalid value for '--cluster': expected redis://HOST:PORT, got '${values.cluster}'`,
+      );
+    }
+    const address = values["node-address"];
+    if (address !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(address)) {
+      throw new UsageError(
+        `Invalid value for '--node-address': expected HOST:PORT, got '${address}'`,
+      );
+    }
+    options.cluster = {
+      redis: values.cluster,
+      nodeAddress: address,
+      leaseMs: lease === undefined ? undefined : lease * 1000,
+      placement,
+      httpAddress: options.hostname && options.port
+        ? `${options.hostname}:${options.port}`
+        : undefined,
+    };
+  }
   try {
     if (values["allowed-origin"] !== undefined) {
       options.allowedOrigins = values["allowed-origin"];

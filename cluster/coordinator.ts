@@ -73,7 +73,9 @@ export type RenewResult =
 
 /** A room this node believes it owns, as {@linkcode Coordinator.refresh} checks it. */
 export interface OwnedRoom {
+  /** The room's id. */
   readonly room: string;
+  /** The fencing token of this node's claim. */
   readonly fence: number;
 }
 

@@ -167,12 +167,10 @@ export class ForwardedClient implements EntryChannel {
     }
   }
 
-  lost(): void {
+  lost(reason: string): void {
     this.#finish();
     this.#joined?.reject(new HttpError(503, "The room's node is gone; try again"));
-    if (this.#socket) {
-      closeSocket(this.#socket, CloseCode.ServiceRestart, "Room's node is gone; reconnect");
-    }
+    if (this.#socket) closeSocket(this.#socket, CloseCode.ServiceRestart, reason);
   }
 
   #leave(code: number, reason: string): void {

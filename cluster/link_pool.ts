@@ -86,20 +86,25 @@ export class LinkPool {
     }
   }
 
-  /** Close every link (this node fenced itself, or stops). */
-  closeLinks(): void {
-    for (const link of [...this.#all]) link.close();
+  /** Every link open now. */
+  links(): IterableIterator<NodeLink> {
+    return this.#all.values();
+  }
+
+  /** Close every link (this node fenced itself, or stops); forwarded clients get `reason`. */
+  closeLinks(reason?: string): void {
+    for (const link of [...this.#all]) link.close(reason);
   }
 
   /** Stop listening and close every link. */
-  close(): void {
+  close(reason?: string): void {
     this.#closed = true;
     try {
       this.#listener?.close();
     } catch {
       // already closed
     }
-    this.closeLinks();
+    this.closeLinks(reason);
   }
 
   async #accept(listener: Deno.Listener): Promise<void> {

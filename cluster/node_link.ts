@@ -41,8 +41,8 @@ export interface EntryChannel {
   close(code: number, reason: string): void;
   /** A chunk of frames was handled; the channel may report its progress (ACK). */
   flushed(): void;
-  /** The link is gone. */
-  lost(): void;
+  /** The link is gone; `reason` is what the client is told (close 1012). */
+  lost(reason: string): void;
 }
 
 /** What a link asks of its node. */
@@ -242,8 +242,11 @@ export class NodeLink {
     }
   }
 
-  /** Close the connection; every channel on it learns it is lost. */
-  close(): void {
+  /**
+   * Close the connection; every channel on it learns it is lost (entry channels close their
+   * clients with 1012 and `reason`).
+   */
+  close(reason: string = "Room's node is gone; reconnect"): void {
     if (this.#closed) return;
     this.#closed = true;
     try {
@@ -251,7 +254,7 @@ export class NodeLink {
     } catch {
       // already closed
     }
-    for (const channel of this.entries.values()) channel.lost();
+    for (const channel of this.entries.values()) channel.lost(reason);
     for (const channel of this.owned.values()) channel.lost();
     this.entries.clear();
     this.owned.clear();

@@ -38,7 +38,7 @@ function entry() {
     send: (data, bytes) => void events.push(typeof data === "string" ? data : `${bytes} bytes`),
     close: (code, reason) => void events.push(`close ${code} ${reason}`),
     flushed: () => {},
-    lost: () => void events.push("lost"),
+    lost: (reason) => void events.push(`lost ${reason}`),
   };
   return { channel, events };
 }
@@ -139,7 +139,10 @@ Deno.test("LinkPool: one link per pair carries joins, frames in order, refusals 
     const watcher = entry();
     link.openChannel(watcher.channel);
     b.pool.retain(new Set(["node-b"]));
-    await waitUntil(() => watcher.events.includes("lost"), "the lost link");
+    await waitUntil(
+      () => watcher.events.includes("lost Room's node is gone; reconnect"),
+      "the lost link",
+    );
     assert.equal(socket.readyState, WebSocket.CLOSED);
   } finally {
     a.pool.close();
