@@ -77,7 +77,7 @@ export interface ClusterNodeConfig {
 /** Most hops a client follows while a room moves under it. */
 const MAX_HOPS = 3;
 /** How long a request waits for this node to hold a lease. */
-const READY_MS = 5000;
+const READY_MS = 1000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

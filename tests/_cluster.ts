@@ -9,7 +9,7 @@ import type { Coordinator } from "../cluster/coordinator.ts";
 import type { ServeOptions } from "../server.ts";
 import ClusterService from "./fixtures/cluster_service.ts";
 import { type CliProcess, startCli } from "./_cli.ts";
-import { waitUntil } from "./_client.ts";
+import { TestClient, waitUntil } from "./_client.ts";
 import { RedisServer } from "./_redis.ts";
 import { startServer, type TestServer } from "./_server.ts";
 
@@ -87,3 +87,31 @@ export async function startNodeProcess(
   await node.waitFor(/Cluster: node \w+ registered/);
   return node;
 }
+
+/** `who` through `client`: [instance, client id, clients in the room, node name]. */
+export async function who(client: TestClient): Promise<string[]> {
+  client.send("who");
+  return (await client.nextText()).split(" ");
+}
+
+/** Open a client at `url`, retrying while the cluster heals (bounded by `ms`). */
+export async function connectWhenHealed(url: string, ms = 5000): Promise<TestClient> {
+  const deadline = performance.now() + ms;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    try {
+      return await TestClient.open(url);
+    } catch (error) {
+      if (performance.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  throw new Error(`could not connect to ${url}`);
+}
+
+/** Headers of a WebSocket upgrade, for asking with `fetch` what the answer before it is. */
+export const UPGRADE_HEADERS = {
+  upgrade: "websocket",
+  connection: "upgrade",
+  "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+  "sec-websocket-version": "13",
+};

@@ -3,14 +3,8 @@ import type { AcquireMode } from "../cluster/coordinator.ts";
 import { RedisCoordinator } from "../cluster/redis_coordinator.ts";
 import { CloseCode } from "../room/close_code.ts";
 import { TestClient, waitUntil } from "./_client.ts";
-import { startCluster } from "./_cluster.ts";
+import { startCluster, UPGRADE_HEADERS, who } from "./_cluster.ts";
 import { RawSocket } from "./_raw_socket.ts";
-
-/** `who` through `client`: [instance, client id, clients in the room, node name]. */
-async function who(client: TestClient): Promise<string[]> {
-  client.send("who");
-  return (await client.nextText()).split(" ");
-}
 
 async function metric(http: string, name: string): Promise<number> {
   const text = await (await fetch(`${http}/metrics`)).text();
@@ -232,10 +226,10 @@ Deno.test("cluster: auth runs on the entry node and its data reaches the owner; 
   const second = await TestClient.open(`ws://127.0.0.1:${port(entry)}/ws/club?name=bob`);
   second.send("data");
   assert.equal(await second.nextText(), '{"name":"bob"}');
-  const anonymous = await fetch(`${entry.http}/ws/club`, { headers: UPGRADE });
+  const anonymous = await fetch(`${entry.http}/ws/club`, { headers: UPGRADE_HEADERS });
   assert.equal(anonymous.status, 401);
   assert.equal(await anonymous.text(), "Who are you?");
-  const third = await fetch(`${entry.http}/ws/club?name=cy`, { headers: UPGRADE });
+  const third = await fetch(`${entry.http}/ws/club?name=cy`, { headers: UPGRADE_HEADERS });
   assert.equal(third.status, 503);
   assert.equal(await third.text(), 'Room "club" is full (2 clients); try again later');
   // The cluster view lists both nodes and, with room listing, each node's rooms.
@@ -245,10 +239,3 @@ Deno.test("cluster: auth runs on the entry node and its data reaches the owner; 
   await first.close();
   await second.close();
 });
-
-const UPGRADE = {
-  upgrade: "websocket",
-  connection: "upgrade",
-  "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-  "sec-websocket-version": "13",
-};
