@@ -29,8 +29,11 @@ export class RoomMovedError extends Error {
 const JOIN_MS = 5000;
 /** How long an upgraded socket may take to open (see `server/room_admission.ts`). */
 const OPEN_MS = 5000;
-/** How often a client with queued output reports progress to the owner. */
-const ACK_POLL_MS = 50;
+/**
+ * Unreported progress past which an ACK goes at once; below it, ACKs go every 25 ms. So the owner
+ * counts at most this much plus a link round trip's worth as queued for a client that reads.
+ */
+export const ACK_BYTES = 16 * 1024;
 
 /** What an entry node counts about its forwarded clients. */
 export interface ForwardingStats {
@@ -58,7 +61,6 @@ export class ForwardedClient implements EntryChannel {
   #joined!: { resolve: () => void; reject: (error: Error) => void };
   #delivered = 0;
   #acked = 0;
-  #poll: ReturnType<typeof setInterval> | undefined;
   #open = false;
   #gone = false;
 
@@ -148,23 +150,15 @@ export class ForwardedClient implements EntryChannel {
     if (this.#socket) closeSocket(this.#socket, code, reason);
   }
 
-  flushed(): void {
+  flushed(all: boolean): boolean {
     const socket = this.#socket;
-    if (socket === undefined || this.#gone) return;
+    if (socket === undefined || this.#gone) return false;
     const written = this.#delivered - socket.bufferedAmount;
-    if (written > this.#acked) {
+    if (written > this.#acked && (all || written - this.#acked >= ACK_BYTES)) {
       this.#acked = written;
       this.#link.ack(this.#channel, written);
     }
-    if (socket.bufferedAmount > 0 && this.#poll === undefined) {
-      this.#poll = setInterval(() => {
-        this.flushed();
-        if (socket.bufferedAmount === 0 || this.#gone) {
-          clearInterval(this.#poll);
-          this.#poll = undefined;
-        }
-      }, ACK_POLL_MS);
-    }
+    return this.#acked < this.#delivered;
   }
 
   lost(reason: string): void {
@@ -185,7 +179,5 @@ export class ForwardedClient implements EntryChannel {
     }
     this.#gone = true;
     if (this.#open) this.#stats.clients--;
-    clearInterval(this.#poll);
-    this.#poll = undefined;
   }
 }

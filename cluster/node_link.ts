@@ -39,8 +39,11 @@ export interface EntryChannel {
   send(data: string | ArrayBuffer, bytes: number): void;
   /** The room closed the client. */
   close(code: number, reason: string): void;
-  /** A chunk of frames was handled; the channel may report its progress (ACK). */
-  flushed(): void;
+  /**
+   * Frames for the client were handled: report progress (ACK) if enough is unreported, or
+   * everything with `all`. Returns whether some stays unreported (asked again shortly).
+   */
+  flushed(all: boolean): boolean;
   /** The link is gone; `reason` is what the client is told (close 1012). */
   lost(reason: string): void;
 }
@@ -67,6 +70,9 @@ export interface LinkHost {
 
 /** Bytes that may wait to be written to one peer; past it the peer counts as stuck. */
 export const MAX_LINK_QUEUE = 64 * 1024 * 1024;
+
+/** How often an entry node reports progress that it did not report at once. */
+export const ACK_EVERY_MS = 25;
 
 /** How long a HELLO and a request may take. */
 const HANDSHAKE_MS = 2000;
@@ -97,6 +103,9 @@ export class NodeLink {
   readonly #reader = new LinkReader();
   readonly #requests = new Map<number, (reply: unknown) => void>();
   readonly #touched = new Set<EntryChannel>();
+  /** Entry channels with progress not yet reported, reported every {@linkcode ACK_EVERY_MS}. */
+  readonly #unreported = new Set<EntryChannel>();
+  #ackTimer: ReturnType<typeof setInterval> | undefined;
   #nextChannel = 1;
   #nextRequest = 1;
   #inFlight = 0;
@@ -249,6 +258,8 @@ export class NodeLink {
   close(reason: string = "Room's node is gone; reconnect"): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#ackTimer);
+    this.#unreported.clear();
     try {
       this.#conn.close();
     } catch {
@@ -264,6 +275,16 @@ export class NodeLink {
       resolve({ status: 503, error: `Link to node ${this.peer} closed` });
     }
     this.#host.closed(this);
+  }
+
+  #reportProgress(): void {
+    for (const channel of this.#unreported) {
+      if (!channel.flushed(true)) this.#unreported.delete(channel);
+    }
+    if (this.#unreported.size === 0 || this.#closed) {
+      clearInterval(this.#ackTimer);
+      this.#ackTimer = undefined;
+    }
   }
 
   #waitHello(): Promise<{ from: string; to: string }> {
@@ -313,8 +334,13 @@ export class NodeLink {
         const n = await this.#conn.read(buffer);
         if (n === null) break;
         for (const frame of this.#reader.push(buffer.subarray(0, n))) this.#dispatch(frame);
-        for (const channel of this.#touched) channel.flushed();
+        for (const channel of this.#touched) {
+          if (channel.flushed(false)) this.#unreported.add(channel);
+        }
         this.#touched.clear();
+        if (this.#unreported.size > 0 && this.#ackTimer === undefined) {
+          this.#ackTimer = setInterval(() => this.#reportProgress(), ACK_EVERY_MS);
+        }
       }
     } catch (error) {
       if (!this.#closed) {

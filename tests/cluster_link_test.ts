@@ -37,7 +37,7 @@ function entry() {
     refused: (status, reason) => void events.push(`refused ${status} ${reason}`),
     send: (data, bytes) => void events.push(typeof data === "string" ? data : `${bytes} bytes`),
     close: (code, reason) => void events.push(`close ${code} ${reason}`),
-    flushed: () => {},
+    flushed: () => false,
     lost: (reason) => void events.push(`lost ${reason}`),
   };
   return { channel, events };
