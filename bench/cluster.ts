@@ -18,6 +18,7 @@
  * @module
  */
 
+import { redisServerArgs } from "../examples/cluster/cluster.ts";
 import { openConn, openMany } from "./client.ts";
 import type { Conn } from "./conn.ts";
 import { cpuTime } from "./proc.ts";
@@ -144,19 +145,7 @@ export async function runClusterBench(
 ): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "jamsocket-bench-redis-" });
   const redisPort = freePort();
-  const redis = new Child([
-    "redis-server",
-    "--port",
-    String(redisPort),
-    "--bind",
-    "127.0.0.1",
-    "--dir",
-    dir,
-    "--save",
-    "",
-    "--appendonly",
-    "no",
-  ], ROOT);
+  const redis = new Child(["redis-server", ...redisServerArgs(redisPort, dir)], ROOT);
   const url = `redis://127.0.0.1:${redisPort}`;
   const nodes: Node[] = [];
   try {

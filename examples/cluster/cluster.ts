@@ -60,6 +60,25 @@ export interface Example {
   stop(): Promise<void>;
 }
 
+/**
+ * Arguments of a `redis-server` on 127.0.0.1:`port` that keeps nothing on disk (a demo's or a
+ * benchmark's; a real cluster wants persistence: see the README's Cluster section).
+ */
+export function redisServerArgs(port: number, dir: string): string[] {
+  return [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+  ];
+}
+
 /** Start Redis (unless given), the nodes, and nginx in front of them. */
 export async function startExample(options: ExampleOptions = {}): Promise<Example> {
   const log = options.log ?? ((line: string) => console.log(line));
@@ -86,18 +105,7 @@ export async function startExample(options: ExampleOptions = {}): Promise<Exampl
     let redis = options.redis;
     if (redis === undefined) {
       const redisPort = options.redisPort ?? 6390;
-      children.push(spawn("redis-server", [
-        "--port",
-        String(redisPort),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        dir,
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-      ]));
+      children.push(spawn("redis-server", redisServerArgs(redisPort, dir)));
       redis = `redis://127.0.0.1:${redisPort}`;
       await waitFor(() => tcpOpen(redisPort), `Redis on :${redisPort}`, children[0]);
     }
