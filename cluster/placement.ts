@@ -58,17 +58,20 @@ export class Placement {
 
   /**
    * The node a new room should go to: `undefined` for this node (`self`, with `rooms` rooms now),
-   * or another live node (whose counted load grows by one, so a burst of rooms spreads).
+   * or another live node (whose counted load grows by one, so a burst of rooms spreads). While
+   * `self` is within its first lease period, any other node that takes rooms goes first.
    */
   pick(self: string, rooms: number): LiveNode | undefined {
     if (this.#policy === "local") return undefined;
     const now = performance.now();
+    // A node within its first lease period claims nothing yet: prefer any node that may.
+    const selfReady = (this.#nodes.get(self)?.readyAt ?? 0) <= now;
     let best: (LiveNode & { load: number }) | undefined;
     for (const node of this.#nodes.values()) {
       if (node.id === self || node.draining || node.readyAt > now) continue;
       if (best === undefined || node.load < best.load) best = node;
     }
-    if (best === undefined || best.load >= rooms) return undefined;
+    if (best === undefined || (selfReady && best.load >= rooms)) return undefined;
     best.load++;
     return best;
   }

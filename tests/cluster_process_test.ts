@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { CloseCode } from "../room/close_code.ts";
-import type { CliProcess } from "./_cli.ts";
+import { cliOutput, type CliProcess } from "./_cli.ts";
 import { TestClient, waitUntil } from "./_client.ts";
 import { connectWhenHealed, startNodeProcess, TEST_LEASE_MS, who } from "./_cluster.ts";
 import { RedisServer } from "./_redis.ts";
@@ -139,5 +139,21 @@ Deno.test("cluster process: SIGTERM drains a node: exit 0, its clients get 1012 
     for (const client of back) await client.close();
   } finally {
     await stopAll([a, b, c]);
+  }
+});
+
+Deno.test("cluster flags: bad values are one error line and exit code 2", async () => {
+  const cases: [string[], string][] = [
+    [["--cluster", "localhost:6379"], "Invalid value for '--cluster': expected redis://HOST:PORT"],
+    [["--cluster", "redis://h:1", "--placement", "random"], "expected least-loaded or local"],
+    [["--cluster", "redis://h:1", "--node-address", "nowhere"], "expected HOST:PORT"],
+    [["--cluster", "redis://h:1", "--cluster-lease", "0"], "expected a number > 0"],
+    [["--node-address", "127.0.0.1:7000"], "'--node-address' needs '--cluster'"],
+  ];
+  for (const [flags, message] of cases) {
+    const { code, stderr } = await cliOutput(["serve", "examples/counter.ts", ...flags]);
+    assert.equal(code, 2, flags.join(" "));
+    assert.equal(stderr.trim().split("\n").length, 1);
+    assert.ok(stderr.includes(message), stderr);
   }
 });
