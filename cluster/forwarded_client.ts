@@ -62,6 +62,7 @@ export class ForwardedClient implements EntryChannel {
   #delivered = 0;
   #acked = 0;
   #open = false;
+  #unattached: ReturnType<typeof setTimeout> | undefined;
   #gone = false;
 
   private constructor(link: NodeLink, stats: ForwardingStats) {
@@ -94,11 +95,14 @@ export class ForwardedClient implements EntryChannel {
       }
       throw error;
     }
+    // A place whose upgrade never happens (the upgrade failed) is given back.
+    client.#unattached = setTimeout(() => client.#leave(1006, "Upgrade did not happen"), OPEN_MS);
     return client;
   }
 
   /** Take the upgraded socket; from here on frames flow. Never throws. */
   attach(socket: WebSocket): void {
+    clearTimeout(this.#unattached);
     this.#socket = socket;
     socket.binaryType = "arraybuffer";
     if (this.#gone) {
@@ -178,6 +182,7 @@ export class ForwardedClient implements EntryChannel {
       return;
     }
     this.#gone = true;
+    clearTimeout(this.#unattached);
     if (this.#open) this.#stats.clients--;
   }
 }

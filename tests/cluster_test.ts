@@ -3,7 +3,7 @@ import type { AcquireMode } from "../cluster/coordinator.ts";
 import { RedisCoordinator } from "../cluster/redis_coordinator.ts";
 import { CloseCode } from "../room/close_code.ts";
 import { TestClient, waitUntil } from "./_client.ts";
-import { startCluster, UPGRADE_HEADERS, who } from "./_cluster.ts";
+import { connectWhenHealed, startCluster, UPGRADE_HEADERS, who } from "./_cluster.ts";
 import { RawSocket } from "./_raw_socket.ts";
 
 async function metric(http: string, name: string): Promise<number> {
@@ -238,4 +238,19 @@ Deno.test("cluster: auth runs on the entry node and its data reaches the owner; 
   assert.equal(view.nodes.filter((n: { self: boolean }) => n.self).length, 1);
   await first.close();
   await second.close();
+});
+
+Deno.test("cluster: a forwarded client whose upgrade fails after its place was taken gives the place back", async () => {
+  await using cluster = await startCluster(2, { maxClients: 2, cluster: { placement: "local" } });
+  const [owner, entry] = cluster.nodes;
+  const first = await owner.connect("pair");
+  const { "sec-websocket-key": _, ...noKey } = UPGRADE_HEADERS;
+  const broken = await fetch(`${entry.http}/ws/pair`, { headers: noKey });
+  assert.equal(broken.status, 400);
+  await broken.body?.cancel();
+  // The place the owner reserved for it is released after the open timeout (5 s).
+  const second = await connectWhenHealed(entry.ws("pair"), 8000);
+  assert.equal((await who(second))[2], "2");
+  await second.close();
+  await first.close();
 });
