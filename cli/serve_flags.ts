@@ -144,6 +144,13 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     cpuLimit: positive(values, "cpu-limit"),
   };
   const lease = positive(values, "cluster-lease");
+  if (lease !== undefined && lease < 0.2) {
+    throw new UsageError(
+      `Invalid value for '--cluster-lease': expected at least 0.2 seconds, got '${
+        values["cluster-lease"]
+      }'`,
+    );
+  }
   const placement = values.placement;
   if (placement !== undefined && placement !== "least-loaded" && placement !== "local") {
     throw new UsageError(

@@ -194,12 +194,17 @@ export class RedisCoordinator implements Coordinator {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#connecting;
-    try {
-      await withDeadline(this.#client.quit(), this.#timeoutMs, "Redis QUIT");
-    } catch {
-      await this.#client.disconnect().catch(() => {});
+    if (this.#client.isReady) {
+      try {
+        await withDeadline(this.#client.quit(), this.#timeoutMs, "Redis QUIT");
+        return;
+      } catch {
+        // fall through: drop the connection
+      }
     }
+    // Not connected (or QUIT hung): stop reconnecting and drop the socket.
+    await this.#client.disconnect().catch(() => {});
+    await this.#connecting;
   }
 
   #nodeKeys(id: string): string[] {

@@ -148,6 +148,7 @@ Deno.test("cluster flags: bad values are one error line and exit code 2", async 
     [["--cluster", "redis://h:1", "--placement", "random"], "expected least-loaded or local"],
     [["--cluster", "redis://h:1", "--node-address", "nowhere"], "expected HOST:PORT"],
     [["--cluster", "redis://h:1", "--cluster-lease", "0"], "expected a number > 0"],
+    [["--cluster", "redis://h:1", "--cluster-lease", "0.1"], "expected at least 0.2 seconds"],
     [["--node-address", "127.0.0.1:7000"], "'--node-address' needs '--cluster'"],
   ];
   for (const [flags, message] of cases) {

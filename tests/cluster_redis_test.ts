@@ -3,6 +3,9 @@
 import assert from "node:assert/strict";
 import { CloseCode } from "../room/close_code.ts";
 import type { TestClient } from "./_client.ts";
+import ClusterService from "./fixtures/cluster_service.ts";
+import { freePort } from "./_redis.ts";
+import { startServer } from "./_server.ts";
 import {
   connectWhenHealed,
   startCluster,
@@ -77,4 +80,18 @@ Deno.test("cluster with Redis restarted (its keys lost): every node fences, and 
   const total = cluster.nodes.reduce((n, node) => n + node.server.handler.rooms().length, 0);
   assert.equal(total, ROOMS.length);
   for (const list of again.values()) for (const client of list) await client.close();
+});
+
+Deno.test("cluster node whose Redis never answers: 503 before the upgrade, no room, and a clean shutdown", async () => {
+  const port = freePort(); // nothing listens there
+  await using node = startServer(ClusterService, {
+    cluster: { redis: `redis://127.0.0.1:${port}`, leaseMs: TEST_LEASE_MS },
+  });
+  const response = await fetch(node.ws("lonely").replace("ws:", "http:"), {
+    headers: UPGRADE_HEADERS,
+  });
+  assert.equal(response.status, 503);
+  assert.equal(await response.text(), "Cluster node is not ready; try again");
+  assert.equal(node.server.handler.rooms().length, 0);
+  await node.logger.waitFor(/could not register this node/);
 });
