@@ -6,7 +6,7 @@
  */
 
 import { describeError, type Logger } from "../util/logger.ts";
-import { type LinkHost, NodeLink } from "./node_link.ts";
+import { type LinkHost, type LinkOptions, NodeLink } from "./node_link.ts";
 
 /** What the pool needs from its node (a {@linkcode LinkHost} without `closed`). */
 export type LinkPoolHost = Omit<LinkHost, "closed">;
@@ -28,12 +28,14 @@ export class LinkPool {
   readonly #links = new Map<string, NodeLink>();
   readonly #all = new Set<NodeLink>();
   readonly #connecting = new Map<string, Promise<NodeLink>>();
+  readonly #options: LinkOptions;
   #listener: Deno.Listener | undefined;
   #closed = false;
 
   /** A pool for a node; `host` answers the peers' joins and requests. */
-  constructor(host: LinkPoolHost, logger: Logger) {
+  constructor(host: LinkPoolHost, logger: Logger, options: LinkOptions = {}) {
     this.#logger = logger;
+    this.#options = options;
     this.#host = {
       get nodeId() {
         return host.nodeId;
@@ -67,10 +69,12 @@ export class LinkPool {
     if (link !== undefined && !link.closed) return Promise.resolve(link);
     let connecting = this.#connecting.get(peer);
     if (connecting === undefined) {
-      connecting = NodeLink.connect(address, peer, this.#host, this.#logger).then((link) => {
-        this.#add(link);
-        return link;
-      }).finally(() => this.#connecting.delete(peer));
+      connecting = NodeLink.connect(address, peer, this.#host, this.#logger, this.#options).then(
+        (link) => {
+          this.#add(link);
+          return link;
+        },
+      ).finally(() => this.#connecting.delete(peer));
       this.#connecting.set(peer, connecting);
     }
     return connecting;
@@ -110,7 +114,7 @@ export class LinkPool {
   async #accept(listener: Deno.Listener): Promise<void> {
     try {
       for await (const conn of listener) {
-        NodeLink.accept(conn, this.#host, this.#logger).then(
+        NodeLink.accept(conn, this.#host, this.#logger, this.#options).then(
           (link) => this.#closed ? link.close() : this.#add(link),
           (error) => this.#logger.warn(`Cluster: refused a link: ${describeError(error)}`),
         );

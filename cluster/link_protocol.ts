@@ -33,6 +33,9 @@
  * | 32   | HELLO   | u8 version · from node id · to node id (channel 0)  |
  * | 33   | REQUEST | JSON (channel = request number)                     |
  * | 34   | REPLY   | JSON (channel = the request's number)               |
+ * | 35   | PING    | (nothing was written for 5 s; channel 0)            |
+ *
+ * A link on which nothing arrived for 15 s is closed (its peer is gone or cut off).
  *
  * @module
  */
@@ -53,6 +56,7 @@ export const LinkFrame = {
   Hello: 32,
   Request: 33,
   Reply: 34,
+  Ping: 35,
 } as const;
 
 /** One of the {@linkcode LinkFrame} types. */

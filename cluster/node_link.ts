@@ -74,6 +74,15 @@ export const MAX_LINK_QUEUE = 64 * 1024 * 1024;
 /** How often an entry node reports progress that it did not report at once. */
 export const ACK_EVERY_MS = 25;
 
+/** A link with nothing to write for this long sends a PING; one silent 3 times as long is closed. */
+export const LINK_HEARTBEAT_MS = 5000;
+
+/** Options of a link. */
+export interface LinkOptions {
+  /** See {@linkcode LINK_HEARTBEAT_MS}. @default {5000} */
+  readonly heartbeatMs?: number;
+}
+
 /** How long a HELLO and a request may take. */
 const HANDSHAKE_MS = 2000;
 const REQUEST_MS = 3000;
@@ -106,6 +115,9 @@ export class NodeLink {
   /** Entry channels with progress not yet reported, reported every {@linkcode ACK_EVERY_MS}. */
   readonly #unreported = new Set<EntryChannel>();
   #ackTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #heartbeat: ReturnType<typeof setInterval>;
+  #lastRead = performance.now();
+  #lastWrite = performance.now();
   #nextChannel = 1;
   #nextRequest = 1;
   #inFlight = 0;
@@ -114,7 +126,9 @@ export class NodeLink {
   #closed = false;
   #hello: ((frame: { from: string; to: string } | Error) => void) | undefined;
 
-  private constructor(conn: Deno.Conn, host: LinkHost, logger: Logger) {
+  readonly #heartbeatMs: number;
+
+  private constructor(conn: Deno.Conn, host: LinkHost, logger: Logger, options: LinkOptions) {
     this.#conn = conn;
     this.#host = host;
     this.#logger = logger;
@@ -123,6 +137,8 @@ export class NodeLink {
     } catch {
       // not a TCP connection
     }
+    this.#heartbeatMs = options.heartbeatMs ?? LINK_HEARTBEAT_MS;
+    this.#heartbeat = setInterval(() => this.#beat(), this.#heartbeatMs);
   }
 
   /** Connect to the node `peer` at `address` (`host:port`) and shake hands. */
@@ -131,6 +147,7 @@ export class NodeLink {
     peer: string,
     host: LinkHost,
     logger: Logger,
+    options: LinkOptions = {},
   ): Promise<NodeLink> {
     const colon = address.lastIndexOf(":");
     const conn = await withDeadline(
@@ -138,7 +155,7 @@ export class NodeLink {
       HANDSHAKE_MS,
       `Node ${peer} at ${address}`,
     );
-    const link = new NodeLink(conn, host, logger);
+    const link = new NodeLink(conn, host, logger, options);
     const hello = link.#waitHello();
     link.#writer.hello(host.nodeId, peer);
     link.#flush();
@@ -157,8 +174,13 @@ export class NodeLink {
   }
 
   /** Take a connection a peer opened: its HELLO must name this node and a live node. */
-  static async accept(conn: Deno.Conn, host: LinkHost, logger: Logger): Promise<NodeLink> {
-    const link = new NodeLink(conn, host, logger);
+  static async accept(
+    conn: Deno.Conn,
+    host: LinkHost,
+    logger: Logger,
+    options: LinkOptions = {},
+  ): Promise<NodeLink> {
+    const link = new NodeLink(conn, host, logger, options);
     const hello = link.#waitHello();
     void link.#readLoop();
     try {
@@ -259,6 +281,7 @@ export class NodeLink {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#ackTimer);
+    clearInterval(this.#heartbeat);
     this.#unreported.clear();
     try {
       this.#conn.close();
@@ -275,6 +298,21 @@ export class NodeLink {
       resolve({ status: 503, error: `Link to node ${this.peer} closed` });
     }
     this.#host.closed(this);
+  }
+
+  #beat(): void {
+    const now = performance.now();
+    if (now - this.#lastRead > 3 * this.#heartbeatMs) {
+      this.#logger.warn(
+        `Cluster: node ${this.peer} sent nothing for ${3 * this.#heartbeatMs} ms; closing its link`,
+      );
+      this.close();
+      return;
+    }
+    if (now - this.#lastWrite >= this.#heartbeatMs) {
+      this.#writer.empty(LinkFrame.Ping, 0);
+      this.#schedule();
+    }
   }
 
   #reportProgress(): void {
@@ -314,6 +352,7 @@ export class NodeLink {
       while (this.#writer.length > 0 && !this.#closed) {
         const chunk = this.#writer.take();
         this.#inFlight = chunk.length;
+        this.#lastWrite = performance.now();
         for (let at = 0; at < chunk.length;) at += await this.#conn.write(chunk.subarray(at));
         this.#inFlight = 0;
       }
@@ -333,6 +372,7 @@ export class NodeLink {
       while (!this.#closed) {
         const n = await this.#conn.read(buffer);
         if (n === null) break;
+        this.#lastRead = performance.now();
         for (const frame of this.#reader.push(buffer.subarray(0, n))) this.#dispatch(frame);
         for (const channel of this.#touched) {
           if (channel.flushed(false)) this.#unreported.add(channel);
@@ -426,6 +466,8 @@ export class NodeLink {
       }
       case LinkFrame.Reply:
         return this.#requests.get(id)?.(JSON.parse(frame.restText()));
+      case LinkFrame.Ping:
+        return;
       default:
         throw new Error(`Unknown link frame type ${frame.type}`);
     }

@@ -149,3 +149,42 @@ Deno.test("LinkPool: one link per pair carries joins, frames in order, refusals 
     b.pool.close();
   }
 });
+
+Deno.test("NodeLink: a peer that goes silent is pinged, then its link is closed", async () => {
+  const logger = new CaptureLogger();
+  const pool = new LinkPool(
+    {
+      nodeId: "node-a",
+      isLiveNode: (peer) => Promise.resolve(peer === "node-s"),
+      join() {},
+      request: () => Promise.resolve(null),
+    },
+    logger,
+    { heartbeatMs: 100 },
+  );
+  const address = pool.listen("127.0.0.1:0");
+  // A peer that says HELLO and then nothing at all (paused, or cut off without a reset).
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(address.split(":")[1]) });
+  try {
+    const writer = new LinkWriter();
+    writer.hello("node-s", "node-a");
+    await conn.write(writer.take());
+    const types: number[] = [];
+    const reader = new LinkReader();
+    const buffer = new Uint8Array(4096);
+    const started = performance.now();
+    for (let i = 0; i < 100; i++) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      for (const frame of reader.push(buffer.subarray(0, n))) types.push(frame.type);
+    }
+    const closedAfter = performance.now() - started;
+    assert.deepEqual(types.slice(0, 2), [LinkFrame.Hello, LinkFrame.Ping]);
+    assert.ok(closedAfter < 2000, `closed after ${closedAfter.toFixed(0)} ms`);
+    await logger.waitFor(/node node-s sent nothing for 300 ms; closing its link/);
+    assert.equal(pool.size, 0);
+  } finally {
+    conn.close();
+    pool.close();
+  }
+});
