@@ -74,6 +74,9 @@ export interface ClusterNodeConfig {
   readonly strategy: RoomIdStrategy;
 }
 
+/** What clients of a node that fenced itself are told (close 1012). */
+const LAPSE_REASON = "Node lost its cluster lease; reconnect";
+
 /** Most hops a client follows while a room moves under it. */
 const MAX_HOPS = 3;
 /** How long a request waits for this node to hold a lease. */
@@ -326,15 +329,18 @@ export class ClusterNode implements RoomPlacement, JamsocketClusterNode {
     this.#pool.retain(new Set(nodes.map((node) => node.id)));
   }
 
-  /** The lease lapsed: this node's rooms are no longer its own. Runs synchronously. */
+  /**
+   * The lease lapsed: this node's rooms are no longer its own. From now on the lease check drops
+   * every event and send; the rooms and links close right after the event that found the lapse
+   * (not inside it, where a room would be closed in the middle of its own event).
+   */
   #lapse(): void {
     this.#fenced++;
     this.ownership.clear();
-    void this.#registry?.closeAll(
-      CloseCode.ServiceRestart,
-      "Node lost its cluster lease; reconnect",
-    );
-    this.#pool.closeLinks("Node lost its cluster lease; reconnect");
+    queueMicrotask(() => {
+      void this.#registry?.closeAll(CloseCode.ServiceRestart, LAPSE_REASON);
+      this.#pool.closeLinks(LAPSE_REASON);
+    });
   }
 
   #closeRoom(roomId: string, reason: string): void {
