@@ -48,7 +48,8 @@ export {
   type ServiceDefinition,
 } from "./server.ts";
 export type { ClusterOptions, PlacementPolicy } from "./cluster/cluster_options.ts";
-export type { ClusterView, ClusterViewNode, JamsocketClusterNode } from "./cluster/cluster_node.ts";
+export type { ClusterView, ClusterViewNode } from "./cluster/cluster_view.ts";
+export type { JamsocketClusterNode } from "./cluster/cluster_node.ts";
 export type {
   AcquireMode,
   AcquireResult,
