@@ -6,7 +6,7 @@
  */
 
 import { HttpError } from "../http/http_error.ts";
-import { closeSocket, SocketState } from "../room/client_socket.ts";
+import { type ClientSocket, closeSocket, SocketState } from "../room/client_socket.ts";
 import { CloseCode } from "../room/close_code.ts";
 import { withDeadline } from "./_deadline.ts";
 import { LinkFrame } from "./link_protocol.ts";
@@ -57,7 +57,7 @@ export class ForwardedClient implements EntryChannel {
   readonly #link: NodeLink;
   readonly #channel: number;
   readonly #stats: ForwardingStats;
-  #socket: WebSocket | undefined;
+  #socket: ClientSocket | undefined;
   #joined!: { resolve: () => void; reject: (error: Error) => void };
   #delivered = 0;
   #acked = 0;
@@ -100,8 +100,8 @@ export class ForwardedClient implements EntryChannel {
     return client;
   }
 
-  /** Take the upgraded socket; from here on frames flow. Never throws. */
-  attach(socket: WebSocket): void {
+  /** Take the upgraded socket (Deno's, or any server front's); from here on frames flow. Never throws. */
+  attach(socket: ClientSocket): void {
     clearTimeout(this.#unattached);
     this.#socket = socket;
     socket.binaryType = "arraybuffer";
@@ -145,7 +145,7 @@ export class ForwardedClient implements EntryChannel {
   send(data: string | ArrayBuffer, bytes: number): void {
     const socket = this.#socket;
     if (socket === undefined || socket.readyState !== SocketState.Open) return;
-    socket.send(data);
+    socket.send(typeof data === "string" ? data : new Uint8Array(data));
     this.#delivered += bytes;
   }
 

@@ -5,10 +5,11 @@
  * @module
  */
 
+import type { ClientSocket } from "../room/client_socket.ts";
 import type { ClientData } from "../service.ts";
 
-/** Takes an upgraded socket into a room on another node. Never throws. */
-export type RemoteJoin = (socket: WebSocket) => void;
+/** Takes an upgraded socket (any {@linkcode ClientSocket}) into a room on another node. Never throws. */
+export type RemoteJoin = (socket: ClientSocket) => void;
 
 /**
  * Where rooms live. `locate` runs before the auth hook (and answers 404 for a room that exists
