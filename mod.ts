@@ -49,6 +49,19 @@ export {
   type ServeOptions,
   type ServiceDefinition,
 } from "./server.ts";
+export type { ClusterOptions, PlacementPolicy } from "./cluster/cluster_options.ts";
+export type { ClusterView, ClusterViewNode } from "./cluster/cluster_view.ts";
+export type { JamsocketClusterNode } from "./cluster/cluster_node.ts";
+export type {
+  AcquireMode,
+  AcquireResult,
+  Coordinator,
+  LiveNode,
+  NodeInfo,
+  OwnedRoom,
+  RenewResult,
+  RoomOwner,
+} from "./cluster/coordinator.ts";
 export { CloseCode } from "./room/close_code.ts";
 export { HttpError } from "./http/http_error.ts";
 export type { RoomInfo } from "./room/room.ts";

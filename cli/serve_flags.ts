@@ -10,6 +10,7 @@ import { OriginPolicy } from "../http/origins.ts";
 import { parseRoomIdStrategy } from "../room/room_id.ts";
 import { DEFAULT_MAX_ROOMS, type ServeOptions } from "../server.ts";
 import { DEFAULT_ROOMS_PER_HOST } from "../runtime/service_runtime.ts";
+import { DEFAULT_LEASE_MS } from "../cluster/cluster_options.ts";
 import { parseShutdownPolicy } from "../room/shutdown_policy.ts";
 import { DEFAULT_MAX_MEMORY_PAGES } from "../wasm/host.ts";
 import { UsageError } from "./usage_error.ts";
@@ -49,6 +50,10 @@ export const SERVE_FLAGS = {
   "memory-limit": { type: "string" },
   "wasm-memory-budget": { type: "string" },
   "time-slice": { type: "string" },
+  cluster: { type: "string" },
+  "node-address": { type: "string" },
+  "cluster-lease": { type: "string" },
+  placement: { type: "string" },
 } as const satisfies FlagOptions;
 
 /** Help text for {@linkcode SERVE_FLAGS}. */
@@ -110,7 +115,20 @@ export const SERVE_FLAGS_HELP = `
 }]
       --wasm-memory-budget <MiB>        WASM memory all rooms together may hold; past it
                                         memory.grow fails in the guest and new rooms get
-                                        503 [default: half of this machine's memory]`;
+                                        503 [default: half of this machine's memory]
+
+      --cluster <REDIS_URL>             Run as a node of the cluster on this Redis
+                                        (redis://host:6379): each room on one node, any
+                                        node takes any client
+      --node-address <HOST:PORT>        Where this node listens for the other nodes, as
+                                        they reach it [default: 127.0.0.1:0]
+      --cluster-lease <SECONDS>         A node that stops renewing is gone after this
+                                        long; its rooms then start elsewhere [default: ${
+  DEFAULT_LEASE_MS / 1000
+}]
+      --placement <POLICY>              least-loaded, or local (the node the first client
+                                        reached: behind a balancer hashing on the room)
+                                        [default: least-loaded]`;
 
 /** The parsed values of {@linkcode SERVE_FLAGS}. */
 export type ServeFlagValues = {
@@ -166,6 +184,46 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     wasmMemoryBudget: mebibytes(values, "wasm-memory-budget"),
     timeSlice: number(values, "time-slice"),
   };
+  const lease = positive(values, "cluster-lease");
+  if (lease !== undefined && lease < 0.2) {
+    throw new UsageError(
+      `Invalid value for '--cluster-lease': expected at least 0.2 seconds, got '${
+        values["cluster-lease"]
+      }'`,
+    );
+  }
+  const placement = values.placement;
+  if (placement !== undefined && placement !== "least-loaded" && placement !== "local") {
+    throw new UsageError(
+      `Invalid value for '--placement': expected least-loaded or local, got '${placement}'`,
+    );
+  }
+  if (values.cluster === undefined) {
+    for (const flag of ["node-address", "cluster-lease", "placement"] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`'--${flag}' needs '--cluster'`);
+    }
+  } else {
+    if (!/^rediss?:\/\/[^/]/.test(values.cluster)) {
+      throw new UsageError(
+        `Invalid value for '--cluster': expected redis://HOST:PORT, got '${values.cluster}'`,
+      );
+    }
+    const address = values["node-address"];
+    if (address !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(address)) {
+      throw new UsageError(
+        `Invalid value for '--node-address': expected HOST:PORT, got '${address}'`,
+      );
+    }
+    options.cluster = {
+      redis: values.cluster,
+      nodeAddress: address,
+      leaseMs: lease === undefined ? undefined : lease * 1000,
+      placement,
+      httpAddress: options.hostname && options.port
+        ? `${options.hostname}:${options.port}`
+        : undefined,
+    };
+  }
   try {
     if (values["allowed-origin"] !== undefined) {
       options.allowedOrigins = values["allowed-origin"];

@@ -10,6 +10,18 @@ import { Room, type RoomConfig } from "./room.ts";
 import type { RoomEngineFactory } from "./room_engine.ts";
 import type { RoomIdStrategy } from "./room_id.ts";
 
+/**
+ * Who may create a room here, when that is not this server's call alone (in a cluster, only the
+ * room's owner): asked before every room is created.
+ */
+export interface RoomOwnership {
+  /**
+   * Room `id` is about to be created here: return the engine factory to run it on (`engines`, or
+   * one that wraps it), or throw an `HttpError` to refuse.
+   */
+  create(id: string, engines: RoomEngineFactory): RoomEngineFactory;
+}
+
 /** What a registry needs to create rooms. */
 export interface RoomRegistryConfig {
   /** Which requests may create rooms. */
@@ -23,6 +35,8 @@ export interface RoomRegistryConfig {
   readonly maxClients: number;
   /** Configuration handed to every room (its `onClosed` is the registry's). */
   readonly room: Omit<RoomConfig, "onClosed">;
+  /** Asked before each room is created (a cluster's claims); without it, this server decides. */
+  readonly ownership?: RoomOwnership;
 }
 
 /**
@@ -73,6 +87,11 @@ export class RoomRegistry {
     return this.#rooms.values();
   }
 
+  /** A room with this id is alive here. */
+  has(id: string): boolean {
+    return this.#rooms.has(id);
+  }
+
   /**
    * Check that a WebSocket to `id` could join a room: it exists, or the strategy creates rooms on
    * connect and there is capacity (closing empty rooms to make it, if need be).
@@ -113,8 +132,11 @@ export class RoomRegistry {
     return this.#create(id);
   }
 
-  /** Create a room with a generated id (`POST /new_room`). */
-  createGenerated(): Room {
+  /**
+   * Create a room with a generated id (`POST /new_room`): generated here, or `id` when it was
+   * generated elsewhere (by the cluster node that took the request).
+   */
+  createGenerated(id?: string): Room {
     const generate = this.#config.strategy.generate;
     if (generate === undefined) {
       throw new HttpError(
@@ -122,7 +144,7 @@ export class RoomRegistry {
         "Room ID generation is disabled; rooms must be created with an explicit ID",
       );
     }
-    const id = generate();
+    id ??= generate();
     if (this.#rooms.has(id)) throw new HttpError(409, `Generated room ID "${id}" is taken`);
     return this.#create(id);
   }
@@ -156,8 +178,9 @@ export class RoomRegistry {
   }
 
   #create(id: string): Room {
+    const engines = this.#config.ownership?.create(id, this.#engineFactory) ?? this.#engineFactory;
     this.#checkCapacity();
-    const room = new Room(id, this.#engineFactory, this.#roomConfig);
+    const room = new Room(id, engines, this.#roomConfig);
     if (!room.closed) this.#rooms.set(id, room);
     this.#config.room.metrics.roomsCreated++;
     this.#config.room.logger.debug(`Created room "${id}"`);

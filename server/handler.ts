@@ -4,6 +4,7 @@
  * @module
  */
 
+import { ClusterNode, type JamsocketClusterNode } from "../cluster/cluster_node.ts";
 import { type ClientLimits, DEFAULT_CLIENT_LIMITS } from "../room/client_limits.ts";
 import { CloseCode } from "../room/close_code.ts";
 import { errorResponse, HttpError, textResponse } from "../http/http_error.ts";
@@ -37,6 +38,8 @@ export interface JamsocketHandler {
   readonly metrics: Metrics;
   /** The rooms alive now, in creation order. */
   rooms(): RoomInfo[];
+  /** This server's cluster node, with the `cluster` option. */
+  readonly cluster?: JamsocketClusterNode;
   /**
    * Hot-reload: run new rooms on `service` from now on, and close every open room with 1012
    * (service restart) so its clients reconnect into a fresh room. Resolves with the number of
@@ -91,6 +94,10 @@ export function createHandler(
   }
   const basePath = normalizeBasePath(options.basePath ?? "");
   let runtime: ServiceRuntime = createServiceRuntime(service, options, logger, metrics);
+  const strategy = typeof options.rooms === "object"
+    ? options.rooms
+    : parseRoomIdStrategy(options.rooms ?? "implicit");
+  const cluster = options.cluster && new ClusterNode(options.cluster, { logger, strategy });
   const recorder = options.record === undefined ? undefined : new Recorder(
     typeof options.record === "string" ? { dir: options.record } : options.record,
     logger,
@@ -102,9 +109,8 @@ export function createHandler(
   const registry = new RoomRegistry(engineFactory(runtime, service), {
     capacity: () => Math.min(options.maxRooms ?? DEFAULT_MAX_ROOMS, runtime.capacity),
     maxClients,
-    strategy: typeof options.rooms === "object"
-      ? options.rooms
-      : parseRoomIdStrategy(options.rooms ?? "implicit"),
+    strategy,
+    ownership: cluster?.ownership,
     room: {
       logger,
       metrics,
@@ -114,6 +120,7 @@ export function createHandler(
         : parseShutdownPolicy(options.shutdownPolicy ?? "300sec"),
     },
   });
+  cluster?.start(registry);
   const admission = new RoomAdmission(registry, {
     logger,
     origins: new OriginPolicy(options.allowedOrigins),
@@ -122,6 +129,7 @@ export function createHandler(
     maxClientDataBytes: limits.maxClientDataBytes,
     idleTimeout: idleTimeoutFor(options.heartbeatInterval ?? 30, options.heartbeatTimeout ?? 120),
     maxMessageBytes: limits.maxMessageBytes,
+    placement: cluster,
   });
   const staticFiles = options.staticDir === undefined
     ? undefined
@@ -140,10 +148,15 @@ export function createHandler(
       return allow(request, "GET") ?? jsonResponse({ rooms: rooms() });
     }
     if (path === "/new_room") {
-      return allow(request, "POST") ?? textResponse(200, registry.createGenerated().id);
+      return allow(request, "POST") ??
+        textResponse(200, cluster ? await cluster.createRoom() : registry.createGenerated().id);
+    }
+    if (cluster && (path === "/cluster" || (path === "/cluster/rooms" && options.listRooms))) {
+      return allow(request, "GET") ?? jsonResponse(await cluster.view(path !== "/cluster"));
     }
     if (path === "/metrics") {
-      return allow(request, "GET") ?? new Response(metrics.render(gauges()), {
+      const text = metrics.render(gauges()) + (cluster?.metricsText() ?? "");
+      return allow(request, "GET") ?? new Response(text, {
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
       });
     }
@@ -158,8 +171,13 @@ export function createHandler(
     throw new HttpError(404, notFoundReason(path, basePath));
   }
 
-  function roomRequest(request: Request, roomId: string): Response | Promise<Response> {
-    if (request.method === "POST") return textResponse(200, registry.createExplicit(roomId).id);
+  async function roomRequest(request: Request, roomId: string): Promise<Response> {
+    if (request.method === "POST") {
+      return textResponse(
+        200,
+        cluster ? await cluster.createRoom(roomId) : registry.createExplicit(roomId).id,
+      );
+    }
     if (request.method !== "GET") return methodNotAllowed("GET, POST");
     return admission.admit(request, roomId);
   }
@@ -204,6 +222,7 @@ export function createHandler(
   return Object.assign(handler, {
     metrics,
     rooms,
+    cluster,
     async replaceService(next: ServiceDefinition) {
       const previous = runtime;
       runtime = createServiceRuntime(next, options, logger, metrics);
@@ -218,8 +237,9 @@ export function createHandler(
     },
     async shutdown() {
       stopping = true;
-      const closing = registry.closeAll(CloseCode.GoingAway, "Server shutting down");
       const seconds = options.shutdownTimeout ?? 10;
+      if (cluster) return await cluster.drain(seconds * 1000).then(() => runtime.close());
+      const closing = registry.closeAll(CloseCode.GoingAway, "Server shutting down");
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, seconds * 1000));
       await Promise.race([closing, timeout]);

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { ClusterOptions } from "../cluster/cluster_options.ts";
 import type { Logger } from "../util/logger.ts";
 import type { RoomIdStrategy, RoomIdStrategyName } from "../room/room_id.ts";
 import type { ShutdownPolicy } from "../room/shutdown_policy.ts";
@@ -126,6 +127,11 @@ export interface HandlerOptions extends IsolationOptions {
    * kit's `replay` run them again.
    */
   record?: string | RecordOptions;
+  /**
+   * Run as one node of a cluster on Redis (`{ redis: "redis://host:6379" }`): each room runs on
+   * exactly one node, and a client may connect to any node. See {@linkcode ClusterOptions}.
+   */
+  cluster?: ClusterOptions;
   /**
    * Where the server logs.
    * @default {consoleLogger("info")}

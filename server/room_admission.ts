@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { RemoteJoin, RoomPlacement } from "../cluster/room_placement.ts";
 import { authenticate } from "../http/authenticate.ts";
 import { HttpError } from "../http/http_error.ts";
 import { upgradeWebSocket } from "../http/upgrade.ts";
@@ -29,6 +30,8 @@ export interface AdmissionConfig {
   readonly idleTimeout: number;
   /** Largest message a client may send (the front decides it from frame headers). */
   readonly maxMessageBytes: number;
+  /** In a cluster: where rooms live; a client of a room on another node is forwarded there. */
+  readonly placement?: RoomPlacement;
 }
 
 /**
@@ -62,7 +65,9 @@ export class RoomAdmission {
       throw new HttpError(400, "Expected a WebSocket upgrade request (Upgrade: websocket)");
     }
     this.#config.origins.check(request);
-    this.#registry.checkJoinable(roomId);
+    const placement = this.#config.placement;
+    const route = placement ? await placement.locate(roomId) : undefined;
+    if (route === undefined) this.#registry.checkJoinable(roomId);
     let data: ClientData | undefined;
     const hook = this.authenticate;
     if (hook !== undefined) {
@@ -73,6 +78,10 @@ export class RoomAdmission {
       });
       if (verdict instanceof Response) return verdict;
       data = verdict.data;
+    }
+    let remote: RemoteJoin | undefined;
+    if (route !== undefined) remote = await route.reserve(data);
+    if (remote === undefined && (hook !== undefined || route !== undefined)) {
       this.#registry.checkJoinable(roomId);
     }
     let upgrade: { socket: WebSocket; response: Response };
@@ -85,7 +94,8 @@ export class RoomAdmission {
       const reason = error instanceof Error ? error.message.replace(/^Invalid Header: /, "") : "";
       throw new HttpError(400, `Invalid WebSocket upgrade request: ${reason}`, { cause: error });
     }
-    this.#join(roomId, upgrade.socket, data);
+    if (remote !== undefined) remote(upgrade.socket);
+    else this.#join(roomId, upgrade.socket, data);
     return upgrade.response;
   }
 
