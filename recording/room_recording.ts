@@ -91,9 +91,9 @@ export class RoomRecording {
     this.#push(JSON.stringify(header));
   }
 
-  /** Milliseconds since the room started, to 0.1 ms. */
+  /** Milliseconds since the room started (the clock's resolution: whole ms for the system's). */
   time(): number {
-    return Math.round((this.#clock.now() - this.#start) * 10) / 10;
+    return this.#clock.now() - this.#start;
   }
 
   /** Append one entry (a JSON array, without its newline). */
