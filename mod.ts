@@ -42,6 +42,7 @@ export {
 } from "./service.ts";
 export {
   createHandler,
+  type FrontOptions,
   type HandlerOptions,
   type JamsocketHandler,
   type JamsocketServer,
@@ -50,11 +51,29 @@ export {
   type ServeOptions,
   type ServiceDefinition,
 } from "./server.ts";
+export type { ClusterOptions, PlacementPolicy } from "./cluster/cluster_options.ts";
+export type { ClusterView, ClusterViewNode } from "./cluster/cluster_view.ts";
+export type { JamsocketClusterNode } from "./cluster/cluster_node.ts";
+export type {
+  AcquireMode,
+  AcquireResult,
+  Coordinator,
+  LiveNode,
+  NodeInfo,
+  OwnedRoom,
+  RenewResult,
+  RoomOwner,
+} from "./cluster/coordinator.ts";
 export { CloseCode } from "./room/close_code.ts";
 export { HttpError } from "./http/http_error.ts";
 export type { RoomInfo } from "./room/room.ts";
 export { consoleLogger, type Logger, type LogLevel } from "./util/logger.ts";
-export { type CrashKind, RoomCrashError } from "./room/room_engine.ts";
+export {
+  type CrashKind,
+  RoomCrashError,
+  type RoomEnvironment,
+  SYSTEM_ENVIRONMENT,
+} from "./room/room_engine.ts";
 export { Metrics, type MetricsGauges } from "./http/metrics.ts";
 export {
   parseRoomIdStrategy,
@@ -65,6 +84,8 @@ export { parseShutdownPolicy, type ShutdownPolicy } from "./room/shutdown_policy
 export {
   loadWasmService,
   WasmLoadError,
+  type WasmRoomFactory,
+  type WasmRoomSnapshots,
   type WasmRunOptions,
   WasmService,
   type WasmServiceOptions,

@@ -1,5 +1,6 @@
 /**
- * `serve()` a Jamsocket service on `Deno.serve`, or mount its `createHandler()` in any app.
+ * `serve()` a Jamsocket service on its own hardened HTTP/1.1 and WebSocket front (`http/`), or
+ * mount its `createHandler()` in any app.
  *
  * @example Serve the shared counter
  * ```ts ignore
@@ -16,15 +17,16 @@ import { createHandler, type JamsocketHandler } from "./server/handler.ts";
 import { DEFAULT_MAX_ROOMS, type HandlerOptions } from "./server/handler_options.ts";
 import type { IsolationOptions, ServiceDefinition } from "./runtime/service_runtime.ts";
 import { consoleLogger } from "./util/logger.ts";
+import { type FrontOptions, serveHttp } from "./http/http_server.ts";
 
 export { createHandler, DEFAULT_MAX_ROOMS };
-export type { HandlerOptions, IsolationOptions, JamsocketHandler, ServiceDefinition };
+export type { FrontOptions, HandlerOptions, IsolationOptions, JamsocketHandler, ServiceDefinition };
 export type { RoomInfo } from "./room/room.ts";
 export type { RecordOptions } from "./recording/recorder.ts";
 export type { AuthenticateHook, AuthResult, ClientData } from "./service.ts";
 
 /** Options of {@linkcode serve}: the handler's, and where to listen. */
-export interface ServeOptions extends HandlerOptions {
+export interface ServeOptions extends HandlerOptions, FrontOptions {
   /**
    * The port to listen on; `0` picks a free one.
    * @default {8080}
@@ -77,12 +79,20 @@ export interface JamsocketServer {
 export function serve(service: ServiceDefinition, options: ServeOptions = {}): JamsocketServer {
   const logger = options.logger ?? consoleLogger();
   const handler = createHandler(service, { ...options, logger });
-  const server = Deno.serve({
+  const server = serveHttp(handler, {
     port: options.port ?? 8080,
     hostname: options.hostname,
+    maxConnections: options.maxConnections,
+    headerTimeout: options.headerTimeout,
+    keepAliveTimeout: options.keepAliveTimeout,
+    closeTimeout: options.closeTimeout,
+    inputBudget: options.inputBudget,
+    outputBudget: options.outputBudget,
+    logger,
+    onClientClosed: (kind) => handler.metrics.closedClient(kind),
     onListen: options.onListen ??
       ((addr) => logger.info(`Jamsocket listening on http://${addr.hostname}:${addr.port}`)),
-  }, handler);
+  });
   let stopped: Promise<void> | undefined;
   const shutdown = () =>
     stopped ??= handler.shutdown().then(() => server.shutdown()).then(() => server.finished);

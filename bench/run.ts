@@ -14,6 +14,7 @@
 
 import { parseArgs } from "node:util";
 import type { ClientKind } from "./client.ts";
+import { CLUSTER_SPECS, runClusterBench } from "./cluster.ts";
 import type { LoadRequest, LoadResult } from "./load.ts";
 import { type CpuSnapshot, cpuSnapshot, machineInfo, ownCpuMs } from "./proc.ts";
 import { renderReport, type Runs } from "./report.ts";
@@ -29,10 +30,13 @@ import {
   stopAll,
 } from "./servers.ts";
 
+/** Every scenario: the per-server ones, and `cluster` (two nodes and a Redis; see cluster.ts). */
+const ALL_SCENARIOS = [...SCENARIO_NAMES, "cluster"] as const;
+
 const HELP = `Usage: deno task bench [OPTIONS]
 
 Options:
-  --scenarios <LIST>  Comma-separated: ${SCENARIO_NAMES.join(", ")} [default: all]
+  --scenarios <LIST>  Comma-separated: ${ALL_SCENARIOS.join(", ")} [default: all]
   --servers <LIST>    Comma-separated: ${SERVERS.map((s) => s.name).join(", ")} [default: all]
   --reps <N>          Interleaved repetitions of each scenario [default: per scenario]
   --long              Bigger and longer scenarios (tens of minutes)
@@ -237,7 +241,7 @@ function pick<T extends string>(
  */
 export async function main(args: string[]): Promise<number> {
   let values;
-  let scenarios: ScenarioName[];
+  let scenarios: (ScenarioName | "cluster")[];
   let servers: ServerDef[];
   try {
     ({ values } = parseArgs({
@@ -255,7 +259,7 @@ export async function main(args: string[]): Promise<number> {
         help: { type: "boolean", short: "h", default: false },
       },
     }));
-    scenarios = pick(values.scenarios, SCENARIO_NAMES, "scenario");
+    scenarios = pick(values.scenarios, ALL_SCENARIOS, "scenario");
     const names = pick(values.servers, SERVERS.map((s) => s.name), "server");
     servers = SERVERS.filter((s) => names.includes(s.name));
     if (values.client !== "raw" && values.client !== "deno") {
@@ -301,9 +305,11 @@ export async function main(args: string[]): Promise<number> {
   const runs: Runs = new Map();
   const raw: unknown[] = [];
   let failed = 0;
+  let clusterSection = "";
   try {
     let runId = 0;
     for (const scenario of scenarios) {
+      if (scenario === "cluster") continue;
       const def = SCENARIOS[scenario];
       const spec = long ? def.long : def.short;
       const reps = values.reps !== undefined ? Number(values.reps) : def.reps[long ? 1 : 0];
@@ -340,6 +346,17 @@ export async function main(args: string[]): Promise<number> {
         }
       }
     }
+    if (scenarios.includes("cluster")) {
+      try {
+        const spec = long ? CLUSTER_SPECS.long : CLUSTER_SPECS.short;
+        const reps = values.reps === undefined ? spec.reps : Number(values.reps);
+        clusterSection = await runClusterBench({ ...spec, reps });
+      } catch (error) {
+        failed++;
+        clusterSection = `## cluster\n\n✗ ${(error as Error).message.split("\n")[0]}\n`;
+        console.error(`cluster ✗ ${(error as Error).message}`);
+      }
+    }
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
@@ -355,7 +372,7 @@ export async function main(args: string[]): Promise<number> {
     seconds: (performance.now() - started) / 1000,
     servers,
     date: new Date(),
-  });
+  }) + (clusterSection === "" ? "" : `\n${clusterSection}`);
   console.log(report);
   if (values.save) {
     const path = `${ROOT}bench/results.md`;

@@ -80,6 +80,29 @@ function profileFlags(context: ServerContext): string[] {
     : ["--cpu-prof", `--cpu-prof-dir=${context.cpuProfDir}`];
 }
 
+let recordings: string | undefined;
+
+/** One temporary folder for every recording run of this benchmark (`--record` bounds its size). */
+function recordDir(): string {
+  return recordings ??= Deno.makeTempDirSync({ prefix: "jamsocket-bench-recordings-" });
+}
+
+/** A bare counter server (`bench/servers/`), with the heartbeat `jamsocket serve` derives. */
+function bare(file: string, context: ServerContext): string[] {
+  return [
+    DENO,
+    "run",
+    "-A",
+    ...profileFlags(context),
+    file,
+    "--port",
+    String(context.port),
+    // What `jamsocket serve` derives from its default heartbeat flags: min(120, 2 × 30) s.
+    "--idle-timeout",
+    context.heartbeat ? "60" : "0",
+  ];
+}
+
 /** The baseline the ratios are computed against. */
 export const BASELINE = "deno";
 
@@ -91,6 +114,14 @@ export const SERVERS: readonly ServerDef[] = [
     protocol: "ws",
     node: false,
     command: (context) => jamsocket("examples/counter.ts", context, []),
+  },
+  {
+    name: "jamsocket-record",
+    description:
+      "ours, native TS with every room recorded: `serve examples/counter.ts --record <temp dir>`",
+    protocol: "ws",
+    node: false,
+    command: (context) => jamsocket("examples/counter.ts", context, ["--record", recordDir()]),
   },
   {
     name: "jamsocket-wasm",
@@ -174,18 +205,14 @@ export const SERVERS: readonly ServerDef[] = [
     description: "baseline, bare `Deno.serve` + `upgradeWebSocket` (bench/servers/bare_deno.ts)",
     protocol: "ws",
     node: false,
-    command: (context) => [
-      DENO,
-      "run",
-      "-A",
-      ...profileFlags(context),
-      "bench/servers/bare_deno.ts",
-      "--port",
-      String(context.port),
-      // What `jamsocket serve` derives from its default heartbeat flags: min(120, 2 × 30) s.
-      "--idle-timeout",
-      context.heartbeat ? "60" : "0",
-    ],
+    command: (context) => bare("bench/servers/bare_deno.ts", context),
+  },
+  {
+    name: "deno-front",
+    description: "the same bare counter on our own front (bench/servers/bare_front.ts)",
+    protocol: "ws",
+    node: false,
+    command: (context) => bare("bench/servers/bare_front.ts", context),
   },
   {
     name: "node-ws",

@@ -10,6 +10,7 @@ import { OriginPolicy } from "../http/origins.ts";
 import { parseRoomIdStrategy } from "../room/room_id.ts";
 import { DEFAULT_MAX_ROOMS, type ServeOptions } from "../server.ts";
 import { DEFAULT_ROOMS_PER_HOST } from "../runtime/service_runtime.ts";
+import { DEFAULT_LEASE_MS } from "../cluster/cluster_options.ts";
 import { parseShutdownPolicy } from "../room/shutdown_policy.ts";
 import { DEFAULT_MAX_MEMORY_PAGES } from "../wasm/host.ts";
 import { UsageError } from "./usage_error.ts";
@@ -37,6 +38,12 @@ export const SERVE_FLAGS = {
   "max-message-size": { type: "string" },
   "max-messages-per-second": { type: "string" },
   "max-buffered-bytes": { type: "string" },
+  "max-connections": { type: "string" },
+  "header-timeout": { type: "string" },
+  "keep-alive-timeout": { type: "string" },
+  "close-timeout": { type: "string" },
+  "input-budget": { type: "string" },
+  "output-budget": { type: "string" },
   "room-hosts": { type: "string" },
   "rooms-per-host": { type: "string" },
   "cpu-limit": { type: "string" },
@@ -46,6 +53,10 @@ export const SERVE_FLAGS = {
   "hibernate-after": { type: "string" },
   state: { type: "string" },
   "snapshot-every": { type: "string" },
+  cluster: { type: "string" },
+  "node-address": { type: "string" },
+  "cluster-lease": { type: "string" },
+  placement: { type: "string" },
 } as const satisfies FlagOptions;
 
 /** Help text for {@linkcode SERVE_FLAGS}. */
@@ -72,12 +83,25 @@ export const SERVE_FLAGS_HELP = `
       --list-rooms                      Answer GET /rooms with the rooms as JSON
       --record <DIR>                    Record every room's inputs and outputs, one
                                         .jsonl file per room in DIR (jamsocket replay)
-      --max-message-size <BYTES>        Close a client that sends a larger frame (1009)
-                                        [default: 1048576]
+      --max-message-size <BYTES>        Close a client that sends a larger message, however
+                                        fragmented (1009) [default: 1048576]
       --max-messages-per-second <N>     Close a client that sends faster (1008); 0 is no
                                         limit [default: 0]
       --max-buffered-bytes <BYTES>      Close a client whose unsent output passes this,
                                         because it reads too slowly (1008) [default: 4194304]
+      --max-connections <N>             Answer connections past N open with 503 [default:
+                                        the open-file limit less 128]
+      --header-timeout <SECONDS>        Close a client whose request head has not arrived
+                                        in time (408) [default: 10]
+      --keep-alive-timeout <SECONDS>    Close an idle keep-alive HTTP connection [default: 5]
+      --close-timeout <SECONDS>         Cut a WebSocket whose close handshake takes longer
+                                        [default: 30]
+      --input-budget <BYTES>            Input all clients may have buffered at once; a
+                                        message past it closes its client (1013) [default:
+                                        67108864]
+      --output-budget <BYTES>           Output queued for all clients at once; past it the
+                                        slowest readers are closed (1008) [default:
+                                        268435456]
       --room-hosts <N|auto>             Run WASM rooms in N child processes (process
                                         isolation on top of metering); 0 runs them metered
                                         and time sliced in this process; auto is one per
@@ -103,7 +127,20 @@ export const SERVE_FLAGS_HELP = `
                                         its state at its first connect
       --snapshot-every <SECONDS>        With --state, also snapshot the rooms that changed
                                         this often, so a crash loses at most that much
-                                        [default: only at shutdown]`;
+                                        [default: only at shutdown]
+
+      --cluster <REDIS_URL>             Run as a node of the cluster on this Redis
+                                        (redis://host:6379): each room on one node, any
+                                        node takes any client
+      --node-address <HOST:PORT>        Where this node listens for the other nodes, as
+                                        they reach it [default: 127.0.0.1:0]
+      --cluster-lease <SECONDS>         A node that stops renewing is gone after this
+                                        long; its rooms then start elsewhere [default: ${
+  DEFAULT_LEASE_MS / 1000
+}]
+      --placement <POLICY>              least-loaded, or local (the node the first client
+                                        reached: behind a balancer hashing on the room)
+                                        [default: least-loaded]`;
 
 /** The parsed values of {@linkcode SERVE_FLAGS}. */
 export type ServeFlagValues = {
@@ -145,6 +182,12 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     maxMessageBytes: integer(values, "max-message-size", 1, 2 ** 31),
     maxMessagesPerSecond: number(values, "max-messages-per-second"),
     maxBufferedBytes: integer(values, "max-buffered-bytes", 1, 2 ** 40),
+    maxConnections: integer(values, "max-connections", 1, 2 ** 31),
+    headerTimeout: positive(values, "header-timeout"),
+    keepAliveTimeout: positive(values, "keep-alive-timeout"),
+    closeTimeout: positive(values, "close-timeout"),
+    inputBudget: integer(values, "input-budget", 1, 2 ** 48),
+    outputBudget: integer(values, "output-budget", 1, 2 ** 48),
     roomHosts: values["room-hosts"] === "auto"
       ? navigator.hardwareConcurrency
       : integer(values, "room-hosts", 0, 256),
@@ -158,6 +201,46 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
   };
   if (options.snapshotEvery !== undefined && options.state === undefined) {
     throw new UsageError("'--snapshot-every' needs '--state <DIR>' (the folder to save to)");
+  }
+  const lease = positive(values, "cluster-lease");
+  if (lease !== undefined && lease < 0.2) {
+    throw new UsageError(
+      `Invalid value for '--cluster-lease': expected at least 0.2 seconds, got '${
+        values["cluster-lease"]
+      }'`,
+    );
+  }
+  const placement = values.placement;
+  if (placement !== undefined && placement !== "least-loaded" && placement !== "local") {
+    throw new UsageError(
+      `Invalid value for '--placement': expected least-loaded or local, got '${placement}'`,
+    );
+  }
+  if (values.cluster === undefined) {
+    for (const flag of ["node-address", "cluster-lease", "placement"] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`'--${flag}' needs '--cluster'`);
+    }
+  } else {
+    if (!/^rediss?:\/\/[^/]/.test(values.cluster)) {
+      throw new UsageError(
+        `Invalid value for '--cluster': expected redis://HOST:PORT, got '${values.cluster}'`,
+      );
+    }
+    const address = values["node-address"];
+    if (address !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(address)) {
+      throw new UsageError(
+        `Invalid value for '--node-address': expected HOST:PORT, got '${address}'`,
+      );
+    }
+    options.cluster = {
+      redis: values.cluster,
+      nodeAddress: address,
+      leaseMs: lease === undefined ? undefined : lease * 1000,
+      placement,
+      httpAddress: options.hostname && options.port
+        ? `${options.hostname}:${options.port}`
+        : undefined,
+    };
   }
   try {
     if (values["allowed-origin"] !== undefined) {

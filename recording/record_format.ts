@@ -11,7 +11,7 @@
  * | `["disconnect",t,client]` | a client left |
  * | `["text",t,client,"…"]`, `["binary",t,client,"base64"]` | a client sent a frame |
  * | `["timer",t]` | the room's timer fired |
- * | `["clock",t,id,nanoseconds]`, `["random",t,"base64"]` | a WASM guest read a clock or randomness |
+ * | `["clock",t,id,"nanoseconds"]`, `["random",t,"base64"]` | a WASM guest read a clock or randomness |
  * | `["out:text",t,recipient,"…"]`, `["out:binary",t,recipient,"base64"]` | the service sent |
  * | `["out:timer",t,ms]` | the service set its timer |
  * | `["out:close",t,client,code,"reason"]` | the service closed a client |
@@ -33,6 +33,10 @@ export interface RecordingHeader {
   readonly service: string;
   /** For WASM services, `sha256:<hex>` of the module as loaded. */
   readonly module?: string;
+  /** For metered WASM services, the fuel one event may use (a replay uses the same budget). */
+  readonly fuelPerEvent?: number;
+  /** For metered WASM services, the CPU limit in seconds that the fuel stands for. */
+  readonly cpuLimit?: number;
   /** When the room started, as an ISO 8601 date. */
   readonly started: string;
 }
@@ -48,7 +52,7 @@ export type InputEntry =
 
 /** A value a WASM guest read from its environment. */
 export type EnvironmentEntry =
-  | readonly ["clock", number, number, number]
+  | readonly ["clock", number, number, string]
   | readonly ["random", number, string];
 
 /** What the service did. */
@@ -67,13 +71,13 @@ export type RecordEntry =
   | readonly ["end", number, string];
 
 /** The shape of each entry: its name and the types of the elements after the time. */
-const SHAPES: Record<string, readonly string[][]> = {
+const SHAPES: Record<string, readonly (readonly FieldKind[])[]> = {
   connect: [["number"], ["number", "any"]],
   disconnect: [["number"]],
   text: [["number", "string"]],
   binary: [["number", "base64"]],
   timer: [[]],
-  clock: [["number", "number"]],
+  clock: [["number", "digits"]],
   random: [["base64"]],
   "out:text": [["number", "string"]],
   "out:binary": [["number", "base64"]],
@@ -87,6 +91,11 @@ const SHAPES: Record<string, readonly string[][]> = {
 export function isInput(entry: RecordEntry): entry is InputEntry {
   return entry[0] === "connect" || entry[0] === "disconnect" || entry[0] === "text" ||
     entry[0] === "binary" || entry[0] === "timer";
+}
+
+/** An entry is a value a guest read from its environment (a replay hands it back). */
+export function isEnvironment(entry: RecordEntry): entry is EnvironmentEntry {
+  return entry[0] === "clock" || entry[0] === "random";
 }
 
 /** An entry is an output (what a replay compares). */
@@ -215,10 +224,22 @@ function checkEntry(value: unknown, fail: (problem: string) => never): RecordEnt
   return value as unknown as RecordEntry;
 }
 
-function fitsKind(value: unknown, kind: string): boolean {
-  if (kind === "any") return true;
-  if (kind === "base64") return typeof value === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(value);
-  return typeof value === kind;
+/** What a field of an entry may hold. */
+type FieldKind = "any" | "number" | "string" | "base64" | "digits";
+
+function fitsKind(value: unknown, kind: FieldKind): boolean {
+  switch (kind) {
+    case "any":
+      return true;
+    case "number":
+      return typeof value === "number";
+    case "string":
+      return typeof value === "string";
+    case "base64":
+      return typeof value === "string" && /^[A-Za-z0-9+/]*={0,2}$/.test(value);
+    case "digits":
+      return typeof value === "string" && /^\d{1,20}$/.test(value);
+  }
 }
 
 /**

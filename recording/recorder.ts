@@ -1,22 +1,17 @@
 /**
- * Recording rooms: every input a room's service receives and every output it produces, written to
- * an append-only JSON Lines file per room (see `record_format.ts`).
+ * Recording rooms: every input a room's service receives, every clock reading and random byte a
+ * WASM guest takes, and every output it produces, written to an append-only JSON Lines file per
+ * room (see `record_format.ts`).
  *
  * @module
  */
 
 import { join } from "node:path";
-import type { RoomCrashError, RoomEngine, RoomEngineFactory } from "../room/room_engine.ts";
-import {
-  type RoomEvent,
-  type ServiceState,
-  type SnapshotEngine,
-  snapshotEngine,
-} from "../room/room_snapshot.ts";
-import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
+import { type RoomEngineFactory, SYSTEM_ENVIRONMENT } from "../room/room_engine.ts";
 import { type Clock, SYSTEM_CLOCK } from "../util/clock.ts";
 import { describeError, type Logger } from "../util/logger.ts";
 import { type RecordingHeader, toBase64 } from "./record_format.ts";
+import { RecordingEngine, RoomRecording } from "./room_recording.ts";
 
 /** Options of {@linkcode Recorder}. */
 export interface RecordOptions {
@@ -41,10 +36,12 @@ export interface RecordedService {
   readonly service: string;
   /** For WASM: `sha256:<hex>` of the module. */
   readonly module?: string;
+  /** For metered WASM: the fuel one event may use, and the CPU limit in seconds it stands for. */
+  readonly fuelPerEvent?: number;
+  /** For metered WASM: the CPU limit in seconds. */
+  readonly cpuLimit?: number;
 }
 
-/** Unflushed text past which a room's recording is written out at once. */
-const FLUSH_BYTES = 64 * 1024;
 /** How often every recording's unflushed text is written out. */
 const FLUSH_MS = 100;
 
@@ -92,9 +89,9 @@ export class Recorder {
 
   /** Wrap an engine factory so that every room it starts is recorded as rooms of `service`. */
   wrap(inner: RoomEngineFactory, service: RecordedService): RoomEngineFactory {
-    return (roomId, output, restore) => {
+    return (roomId, output, environment = SYSTEM_ENVIRONMENT, restore) => {
       const recording = this.#start(roomId, service);
-      if (recording === undefined) return inner(roomId, output, restore);
+      if (recording === undefined) return inner(roomId, output, environment, restore);
       const engine = inner(roomId, {
         send(recipient, payload) {
           recording.output(recipient, payload);
@@ -111,6 +108,16 @@ export class Recorder {
         crash(error) {
           recording.crash(error);
           output.crash(error);
+        },
+      }, {
+        clock(id) {
+          const nanoseconds = environment.clock(id);
+          recording.entry(`["clock",${recording.time()},${id},"${nanoseconds}"]`);
+          return nanoseconds;
+        },
+        random(bytes) {
+          environment.random(bytes);
+          recording.entry(`["random",${recording.time()},"${toBase64(bytes)}"]`);
         },
       }, restore);
       return new RecordingEngine(engine, recording);
@@ -149,14 +156,17 @@ export class Recorder {
       room: roomId,
       service: service.service,
       ...(service.module ? { module: service.module } : {}),
+      ...(service.fuelPerEvent
+        ? { fuelPerEvent: service.fuelPerEvent, cpuLimit: service.cpuLimit }
+        : {}),
       started: started.toISOString(),
     };
     const recording = new RoomRecording(file, header, this.#options.maxBytesPerRoom, this.#clock, {
       failed: (error) =>
         this.#logger.error(`Recording of room "${roomId}" stopped: ${describeError(error)}`),
-      finished: () => {
+      finished: () => this.#finished.push(path),
+      closed: () => {
         this.#open.delete(recording);
-        this.#finished.push(path);
         if (this.#open.size === 0) {
           clearInterval(this.#flusher);
           this.#flusher = undefined;
@@ -168,183 +178,6 @@ export class Recorder {
       for (const open of this.#open) open.flush();
     }, FLUSH_MS);
     return recording;
-  }
-}
-
-/**
- * An engine that records each event before handing it on. Snapshots go to the inner engine (a
- * restored room's recording starts at the restore).
- */
-class RecordingEngine implements RoomEngine, SnapshotEngine {
-  readonly #inner: RoomEngine;
-  readonly #snapshots: SnapshotEngine | undefined;
-  readonly #recording: RoomRecording;
-
-  constructor(inner: RoomEngine, recording: RoomRecording) {
-    this.#inner = inner;
-    this.#snapshots = snapshotEngine(inner);
-    this.#recording = recording;
-  }
-
-  get canSnapshot(): boolean {
-    return this.#snapshots !== undefined;
-  }
-  get hibernated(): boolean {
-    return this.#snapshots?.hibernated ?? false;
-  }
-  snapshot(atCapture?: () => void): Promise<ServiceState> {
-    return this.#snapshots!.snapshot(atCapture);
-  }
-  hibernate(): Promise<number | undefined> {
-    return this.#snapshots!.hibernate();
-  }
-  pause(): Promise<void> {
-    return this.#snapshots!.pause();
-  }
-  resume(): void {
-    this.#snapshots!.resume();
-  }
-  takeHeld(): RoomEvent[] {
-    return this.#snapshots!.takeHeld();
-  }
-
-  connect(client: ClientId, data?: ClientData): void {
-    this.#recording.connect(client, data);
-    this.#inner.connect(client, data);
-  }
-  disconnect(client: ClientId): void {
-    this.#recording.entry(`["disconnect",${this.#recording.time()},${client}]`);
-    this.#inner.disconnect(client);
-  }
-  message(client: ClientId, text: string): void {
-    this.#recording.entry(`["text",${this.#recording.time()},${client},${JSON.stringify(text)}]`);
-    this.#inner.message(client, text);
-  }
-  binary(client: ClientId, bytes: Uint8Array): void {
-    this.#recording.entry(`["binary",${this.#recording.time()},${client},"${toBase64(bytes)}"]`);
-    this.#inner.binary(client, bytes);
-  }
-  timer(): void {
-    this.#recording.entry(`["timer",${this.#recording.time()}]`);
-    this.#inner.timer();
-  }
-  get pending(): number {
-    return this.#inner.pending;
-  }
-  async close(): Promise<void> {
-    await this.#inner.close();
-    await this.#recording.end("closed");
-  }
-}
-
-/** One room's recording file: lines buffered in memory, appended in the background. */
-class RoomRecording {
-  readonly #file: Deno.FsFile;
-  readonly #maxBytes: number;
-  readonly #clock: Clock;
-  readonly #start: number;
-  readonly #events: { failed(error: unknown): void; finished(): void };
-  #lines: string[] = [];
-  #unflushed = 0;
-  #size = 0;
-  #writing: Promise<void> = Promise.resolve();
-  #ended: Promise<void> | undefined;
-  #broken = false;
-
-  constructor(
-    file: Deno.FsFile,
-    header: RecordingHeader,
-    maxBytes: number,
-    clock: Clock,
-    events: { failed(error: unknown): void; finished(): void },
-  ) {
-    this.#file = file;
-    this.#maxBytes = maxBytes;
-    this.#clock = clock;
-    this.#start = clock.now();
-    this.#events = events;
-    this.#push(JSON.stringify(header));
-  }
-
-  /** Milliseconds since the room started, to 0.1 ms. */
-  time(): number {
-    return Math.round((this.#clock.now() - this.#start) * 10) / 10;
-  }
-
-  /** Append one entry (a JSON array, without its newline). */
-  entry(line: string): void {
-    if (this.#ended !== undefined || this.#broken) return;
-    if (this.#size + line.length + 1 > this.#maxBytes) {
-      void this.end("size limit");
-      return;
-    }
-    this.#push(line);
-  }
-
-  connect(client: ClientId, data: ClientData | undefined): void {
-    const extra = data === undefined ? "" : `,${JSON.stringify(data)}`;
-    this.entry(`["connect",${this.time()},${client}${extra}]`);
-  }
-
-  output(recipient: MessageRecipient, payload: string | Uint8Array): void {
-    this.entry(
-      typeof payload === "string"
-        ? `["out:text",${this.time()},${recipient},${JSON.stringify(payload)}]`
-        : `["out:binary",${this.time()},${recipient},"${toBase64(payload)}"]`,
-    );
-  }
-
-  setTimer(ms: number): void {
-    this.entry(`["out:timer",${this.time()},${ms}]`);
-  }
-
-  closeClient(client: ClientId, code: number, reason: string): void {
-    this.entry(`["out:close",${this.time()},${client},${code},${JSON.stringify(reason)}]`);
-  }
-
-  crash(error: RoomCrashError): void {
-    this.entry(
-      `["out:crash",${this.time()},${JSON.stringify(error.kind)},${JSON.stringify(error.message)}]`,
-    );
-  }
-
-  /** Write out what is buffered (in the background, in order). */
-  flush(): void {
-    if (this.#lines.length === 0) return;
-    const text = this.#lines.join("");
-    this.#lines = [];
-    this.#unflushed = 0;
-    const bytes = new TextEncoder().encode(text);
-    this.#writing = this.#writing.then(async () => {
-      let written = 0;
-      while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
-    }).catch((error) => {
-      if (this.#broken) return;
-      this.#broken = true;
-      this.#lines = [];
-      this.#events.failed(error);
-    });
-  }
-
-  /** Stop recording: the last line says why; resolves once everything is on disk. */
-  end(reason: string): Promise<void> {
-    if (this.#ended !== undefined) return this.#ended;
-    this.#push(`["end",${this.time()},${JSON.stringify(reason)}]`);
-    this.flush();
-    this.#ended = this.#writing.then(() => {
-      try {
-        this.#file.close();
-      } catch { /* already closed */ }
-      this.#events.finished();
-    });
-    return this.#ended;
-  }
-
-  #push(line: string): void {
-    this.#lines.push(line + "\n");
-    this.#size += line.length + 1;
-    this.#unflushed += line.length + 1;
-    if (this.#unflushed >= FLUSH_BYTES) this.flush();
   }
 }
 

@@ -7,12 +7,14 @@
 
 import { Metrics } from "../http/metrics.ts";
 import { LocalEngine } from "../room/local_engine.ts";
-import type { RoomEngine } from "../room/room_engine.ts";
+import { type RoomEngine, type RoomEnvironment, SYSTEM_ENVIRONMENT } from "../room/room_engine.ts";
 import { createServiceRuntime, type ServiceDefinition } from "../runtime/service_runtime.ts";
 import { arrayLogger } from "../util/logger.ts";
 import {
+  type EnvironmentEntry,
   fromBase64,
   type InputEntry,
+  isEnvironment,
   isInput,
   isOutput,
   type OutputEntry,
@@ -45,6 +47,12 @@ export interface ReplayResult {
   readonly difference: ReplayDifference | undefined;
   /** The service's log lines during the replay, as `"<level> <line>"`. */
   readonly logs: readonly string[];
+  /**
+   * Where the replayed guest read its environment differently from the recording (a clock where
+   * it read randomness, or more readings than were recorded): the replay then went on with the
+   * system's values, so its outputs may differ from there.
+   */
+  readonly notes: readonly string[];
 }
 
 /**
@@ -62,8 +70,9 @@ export async function loadRecording(path: string | URL): Promise<ParsedRecording
 
 /**
  * Run a recording's inputs through a fresh room of `service` (one at a time, each after the
- * previous one's hooks have finished, timers fired where the recording has them) and compare the
- * outputs. A recording from production becomes a regression test: the new build must produce the
+ * previous one's hooks have finished, timers fired where the recording has them, a WASM guest's
+ * clock readings and random bytes handed back, its events on the recorded fuel budget) and compare
+ * the outputs. A recording from production becomes a regression test: the new build must produce the
  * same outputs.
  *
  * @example
@@ -90,8 +99,18 @@ export async function replay(
 ): Promise<ReplayResult> {
   const logs: string[] = [];
   const logger = arrayLogger(logs);
-  const runtime = createServiceRuntime(service, { roomHosts: 0 }, logger, new Metrics());
+  const runtime = createServiceRuntime(
+    service,
+    {
+      roomHosts: 0,
+      cpuLimitFuel: recording.header.fuelPerEvent,
+      cpuLimit: recording.header.cpuLimit,
+    },
+    logger,
+    new Metrics(),
+  );
   const outputs: OutputEntry[] = [];
+  const notes: string[] = [];
   let now = 0;
   const engine: RoomEngine = runtime.engineFactory(recording.header.room, {
     send: (recipient, payload) =>
@@ -103,7 +122,7 @@ export async function replay(
     closeClient: (client, code, reason) => outputs.push(["out:close", now, client, code, reason]),
     setTimer: (ms) => outputs.push(["out:timer", now, ms]),
     crash: (error) => outputs.push(["out:crash", now, error.kind, error.message]),
-  });
+  }, recordedEnvironment(recording, notes));
   const idle = () => engine instanceof LocalEngine ? engine.idle() : Promise.resolve();
   await idle();
   for (const entry of recording.entries) {
@@ -115,7 +134,43 @@ export async function replay(
   await engine.close();
   await runtime.close();
   const recorded = recording.entries.filter(isOutput);
-  return { outputs, recorded, difference: compare(recording, recorded, outputs), logs };
+  return { outputs, recorded, difference: compare(recording, recorded, outputs), logs, notes };
+}
+
+/**
+ * The clock readings and random bytes of a recording, handed back in the order they were taken.
+ * A reading the recording does not have (or has of the other kind) comes from the system, and a
+ * note says where.
+ */
+function recordedEnvironment(recording: ParsedRecording, notes: string[]): RoomEnvironment {
+  const readings = recording.entries.filter(isEnvironment);
+  let next = 0;
+  const take = <K extends EnvironmentEntry[0]>(kind: K, what: string) => {
+    const entry = readings[next];
+    if (entry?.[0] === kind) {
+      next++;
+      return entry as Extract<EnvironmentEntry, readonly [K, ...unknown[]]>;
+    }
+    if (notes.length < 10) {
+      notes.push(
+        entry === undefined
+          ? `The replay read ${what} after the recording's ${readings.length} readings`
+          : `The replay read ${what} where the recording read ${entry[0]} (reading ${next + 1})`,
+      );
+    }
+    return undefined;
+  };
+  return {
+    clock(id) {
+      const entry = take("clock", `clock ${id}`);
+      return entry ? BigInt(entry[3]) : SYSTEM_ENVIRONMENT.clock(id);
+    },
+    random(bytes) {
+      const entry = take("random", `${bytes.length} random bytes`);
+      if (entry === undefined) return SYSTEM_ENVIRONMENT.random(bytes);
+      bytes.set(fromBase64(entry[2]).subarray(0, bytes.length));
+    },
+  };
 }
 
 function deliver(engine: RoomEngine, entry: InputEntry): void {

@@ -130,7 +130,7 @@ export class Room {
     } else {
       this.#nextClientId = restored.nextClientId;
       const elapsed = Math.max(0, Date.now() - restored.takenAt);
-      this.#engine = engineFactory(id, output, {
+      this.#engine = engineFactory(id, output, undefined, {
         state: restored.service,
         departed: true,
         timerMs: restored.timerMs === undefined

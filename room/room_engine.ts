@@ -43,13 +43,61 @@ export interface RoomOutput {
 }
 
 /**
- * Builds the engine for one room, fresh or (with `restore`, when the engine can) from a snapshot.
- * The factory must not call `output.crash` before it returns (report a failed start
+ * Where a room's service reads the time and randomness (a WASM guest through WASI): the system's
+ * by default; recorded by `--record`, replayed by `jamsocket replay`, virtual in the test kit.
+ *
+ * @example A fixed environment, as a test might use
+ * ```ts
+ * import type { RoomEnvironment } from "./room_engine.ts";
+ *
+ * const fixed: RoomEnvironment = {
+ *   clock: (id) => id === 0 ? 1_767_225_600_000_000_000n : 0n,
+ *   random: (bytes) => bytes.fill(4),
+ * };
+ * ```
+ */
+export interface RoomEnvironment {
+  /** Nanoseconds on WASI clock `id`: 0 is the wall clock (since 1970), 1 a monotonic clock. */
+  clock(id: 0 | 1): bigint;
+  /** Fill `bytes` with random bytes. */
+  random(bytes: Uint8Array): void;
+}
+
+/**
+ * The system's time (`Date.now()`-based wall clock, `performance.now()` monotonic clock, both to
+ * the microsecond) and crypto randomness.
+ *
+ * @example
+ * ```ts
+ * import { SYSTEM_ENVIRONMENT } from "./room_engine.ts";
+ *
+ * const bytes = new Uint8Array(8);
+ * SYSTEM_ENVIRONMENT.random(bytes);
+ * ```
+ */
+export const SYSTEM_ENVIRONMENT: RoomEnvironment = {
+  clock: (id) =>
+    BigInt(Math.round(
+      (id === 0 ? performance.timeOrigin + performance.now() : performance.now()) *
+        1000,
+    )) * 1000n,
+  random: (bytes) => {
+    for (let i = 0; i < bytes.length; i += 65536) {
+      crypto.getRandomValues(bytes.subarray(i, Math.min(bytes.length, i + 65536)));
+    }
+  },
+};
+
+/**
+ * Builds the engine for one room, whose service reads time and randomness from `environment`
+ * (default {@linkcode SYSTEM_ENVIRONMENT}): fresh, or (with `restore`, when the engine can) from
+ * a snapshot. The factory must not call `output.crash` before it returns (report a failed start
  * asynchronously).
  */
 export type RoomEngineFactory = (
   roomId: string,
   output: RoomOutput,
+  environment?: RoomEnvironment,
   restore?: EngineRestore,
 ) => RoomEngine;
 

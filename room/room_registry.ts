@@ -19,6 +19,18 @@ export interface SavedRooms {
   take(id: string): RoomSnapshot | undefined;
 }
 
+/**
+ * Who may create a room here, when that is not this server's call alone (in a cluster, only the
+ * room's owner): asked before every room is created.
+ */
+export interface RoomOwnership {
+  /**
+   * Room `id` is about to be created here: return the engine factory to run it on (`engines`, or
+   * one that wraps it), or throw an `HttpError` to refuse.
+   */
+  create(id: string, engines: RoomEngineFactory): RoomEngineFactory;
+}
+
 /** What a registry needs to create rooms. */
 export interface RoomRegistryConfig {
   /** Which requests may create rooms. */
@@ -32,6 +44,8 @@ export interface RoomRegistryConfig {
   readonly maxClients: number;
   /** Configuration handed to every room (its `onClosed` is the registry's). */
   readonly room: Omit<RoomConfig, "onClosed">;
+  /** Asked before each room is created (a cluster's claims); without it, this server decides. */
+  readonly ownership?: RoomOwnership;
   /** Saved rooms: a room is created from its snapshot when there is one. */
   readonly saved?: SavedRooms;
   /** Called as each room closes, for whatever reason, once it has left the registry. */
@@ -134,8 +148,11 @@ export class RoomRegistry {
     return this.#create(id);
   }
 
-  /** Create a room with a generated id (`POST /new_room`). */
-  createGenerated(): Room {
+  /**
+   * Create a room with a generated id (`POST /new_room`): generated here, or `id` when it was
+   * generated elsewhere (by the cluster node that took the request).
+   */
+  createGenerated(id?: string): Room {
     const generate = this.#config.strategy.generate;
     if (generate === undefined) {
       throw new HttpError(
@@ -143,7 +160,7 @@ export class RoomRegistry {
         "Room ID generation is disabled; rooms must be created with an explicit ID",
       );
     }
-    const id = generate();
+    id ??= generate();
     if (this.#rooms.has(id)) throw new HttpError(409, `Generated room ID "${id}" is taken`);
     return this.#create(id);
   }
@@ -179,8 +196,9 @@ export class RoomRegistry {
   }
 
   #create(id: string): Room {
+    const engines = this.#config.ownership?.create(id, this.#engineFactory) ?? this.#engineFactory;
     this.#checkCapacity();
-    const room = new Room(id, this.#engineFactory, this.#roomConfig, this.#config.saved?.take(id));
+    const room = new Room(id, engines, this.#roomConfig, this.#config.saved?.take(id));
     if (!room.closed) this.#rooms.set(id, room);
     this.#config.room.metrics.roomsCreated++;
     this.#config.room.logger.debug(`Created room "${id}"`);

@@ -148,7 +148,7 @@ export function createServiceRuntime(
     const found = typeScriptSnapshots(service);
     const snapshots = typeof found === "string" ? undefined : found;
     return {
-      engineFactory: (roomId, output, restore) =>
+      engineFactory: (roomId, output, _environment, restore) =>
         new LocalEngine(roomId, factory, output, logger, { snapshots, restore }),
       capacity: Infinity,
       hosts: 0,
@@ -168,8 +168,14 @@ export function createServiceRuntime(
   const factory = service.roomFactory(run);
   const snapshots = service.roomSnapshots(run);
   return {
-    engineFactory: (roomId, output, restore) =>
-      new LocalEngine(roomId, factory, output, logger, { snapshots, restore }),
+    engineFactory: (roomId, output, environment, restore) =>
+      new LocalEngine(roomId, (id, ctx) => factory(id, ctx, environment), output, logger, {
+        snapshots: snapshots && {
+          ...snapshots,
+          restore: (id, ctx, state) => snapshots.restore(id, ctx, state, environment),
+        },
+        restore,
+      }),
     snapshots,
     snapshotRefusal: service.snapshotRefusal,
     get capacity() {

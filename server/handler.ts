@@ -4,6 +4,7 @@
  * @module
  */
 
+import { ClusterNode, type JamsocketClusterNode } from "../cluster/cluster_node.ts";
 import { type ClientLimits, DEFAULT_CLIENT_LIMITS } from "../room/client_limits.ts";
 import { CloseCode } from "../room/close_code.ts";
 import { errorResponse, HttpError, textResponse } from "../http/http_error.ts";
@@ -41,6 +42,8 @@ export interface JamsocketHandler {
   readonly metrics: Metrics;
   /** The rooms alive now, in creation order. */
   rooms(): RoomInfo[];
+  /** This server's cluster node, with the `cluster` option. */
+  readonly cluster?: JamsocketClusterNode;
   /**
    * Hot-reload: run new rooms on `service` from now on, and close every open room with 1012
    * (service restart) so its clients reconnect into a fresh room. Resolves with the number of
@@ -57,7 +60,10 @@ export interface JamsocketHandler {
 /**
  * Build the request handler of a Jamsocket server, to mount in any Deno app (a bare
  * `Deno.serve`, Hono, Fresh, Oak). WebSocket upgrades need the request object that `Deno.serve`
- * handed in (not a copy); with `basePath`, the surface lives under that prefix.
+ * handed in (not a copy); with `basePath`, the surface lives under that prefix. Mounted there,
+ * upgrades use `Deno.upgradeWebSocket` and keep Deno's limits, not the front's: a frame is
+ * buffered (up to 64 MiB) before the size check, a fragmented message has no bound, and there is
+ * no connection cap, header timeout or server-wide memory budget. `serve()` has all of them.
  *
  * @example Mount under /chat next to your own routes
  * ```ts ignore
@@ -92,12 +98,18 @@ export function createHandler(
   }
   const basePath = normalizeBasePath(options.basePath ?? "");
   let runtime: ServiceRuntime = createServiceRuntime(service, options, logger, metrics);
+  const strategy = typeof options.rooms === "object"
+    ? options.rooms
+    : parseRoomIdStrategy(options.rooms ?? "implicit");
+  const cluster = options.cluster && new ClusterNode(options.cluster, { logger, strategy });
   const recorder = options.record === undefined ? undefined : new Recorder(
     typeof options.record === "string" ? { dir: options.record } : options.record,
     logger,
   );
   const engineFactory = (rt: ServiceRuntime, definition: ServiceDefinition) =>
-    recorder ? recorder.wrap(rt.engineFactory, describeService(definition)) : rt.engineFactory;
+    recorder
+      ? recorder.wrap(rt.engineFactory, describeService(definition, options))
+      : rt.engineFactory;
   const hibernateAfter = seconds(options.hibernateAfter, "hibernateAfter");
   const snapshotEvery = seconds(options.snapshotEvery, "snapshotEvery");
   if (snapshotEvery > 0 && options.state === undefined) {
@@ -120,9 +132,8 @@ export function createHandler(
   const registry: RoomRegistry = new RoomRegistry(engineFactory(runtime, service), {
     capacity: () => Math.min(options.maxRooms ?? DEFAULT_MAX_ROOMS, runtime.capacity),
     maxClients,
-    strategy: typeof options.rooms === "object"
-      ? options.rooms
-      : parseRoomIdStrategy(options.rooms ?? "implicit"),
+    strategy,
+    ownership: cluster?.ownership,
     room: {
       logger,
       metrics,
@@ -134,6 +145,7 @@ export function createHandler(
     saved: persistence,
     onRoomClosed: (room) => persistence.closed(room),
   });
+  cluster?.start(registry);
   const hibernator = hibernateAfter > 0
     ? new Hibernator({
       afterMs: hibernateAfter * 1000,
@@ -151,6 +163,8 @@ export function createHandler(
     authTimeoutMs: (options.authTimeout ?? 10) * 1000,
     maxClientDataBytes: limits.maxClientDataBytes,
     idleTimeout: idleTimeoutFor(options.heartbeatInterval ?? 30, options.heartbeatTimeout ?? 120),
+    maxMessageBytes: limits.maxMessageBytes,
+    placement: cluster,
   });
   const staticFiles = options.staticDir === undefined
     ? undefined
@@ -171,10 +185,15 @@ export function createHandler(
       return allow(request, "GET") ?? jsonResponse({ rooms: rooms() });
     }
     if (path === "/new_room") {
-      return allow(request, "POST") ?? textResponse(200, registry.createGenerated().id);
+      return allow(request, "POST") ??
+        textResponse(200, cluster ? await cluster.createRoom() : registry.createGenerated().id);
+    }
+    if (cluster && (path === "/cluster" || (path === "/cluster/rooms" && options.listRooms))) {
+      return allow(request, "GET") ?? jsonResponse(await cluster.view(path !== "/cluster"));
     }
     if (path === "/metrics") {
-      return allow(request, "GET") ?? new Response(metrics.render(gauges()), {
+      const text = metrics.render(gauges()) + (cluster?.metricsText() ?? "");
+      return allow(request, "GET") ?? new Response(text, {
         headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
       });
     }
@@ -191,8 +210,13 @@ export function createHandler(
 
   async function roomRequest(request: Request, roomId: string): Promise<Response> {
     if (request.method !== "GET" && request.method !== "POST") return methodNotAllowed("GET, POST");
-    if (!registry.has(roomId)) await persistence.prepare(roomId);
-    if (request.method === "POST") return textResponse(200, registry.createExplicit(roomId).id);
+    if (!cluster && !registry.has(roomId)) await persistence.prepare(roomId);
+    if (request.method === "POST") {
+      return textResponse(
+        200,
+        cluster ? await cluster.createRoom(roomId) : registry.createExplicit(roomId).id,
+      );
+    }
     return await admission.admit(request, roomId);
   }
 
@@ -238,6 +262,7 @@ export function createHandler(
   return Object.assign(handler, {
     metrics,
     rooms,
+    cluster,
     async replaceService(next: ServiceDefinition) {
       const previous = runtime;
       runtime = createServiceRuntime(next, options, logger, metrics);
@@ -270,6 +295,8 @@ export function createHandler(
       stopping = true;
       hibernator?.stop();
       persistence.stop();
+      const seconds = options.shutdownTimeout ?? 10;
+      if (cluster) return await cluster.drain(seconds * 1000).then(() => runtime.close());
       const code = CloseCode.GoingAway;
       const reason = "Server shutting down";
       let saved = 0;
@@ -283,7 +310,6 @@ export function createHandler(
           }
           : undefined,
       );
-      const seconds = options.shutdownTimeout ?? 10;
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, seconds * 1000));
       await Promise.race([closing, timeout]);
@@ -328,13 +354,19 @@ function seconds(value: number | undefined, name: string): number {
   return value;
 }
 
-/** What a recording's header says of a service: its name, and a WASM module's hash. */
-function describeService(service: ServiceDefinition): RecordedService {
-  if (service instanceof WasmService) {
-    const hash = service.bytes && createHash("sha256").update(service.bytes).digest("hex");
-    return { service: service.name, ...(hash ? { module: `sha256:${hash}` } : {}) };
-  }
-  return { service: service.name || "service" };
+/**
+ * What a recording's header says of a service: its name, and for WASM the module's hash and the
+ * fuel budget of an event (so that a replay stops a guest at the same instruction).
+ */
+function describeService(service: ServiceDefinition, options: HandlerOptions): RecordedService {
+  if (!(service instanceof WasmService)) return { service: service.name || "service" };
+  const hash = service.bytes && createHash("sha256").update(service.bytes).digest("hex");
+  const metering = service.guestConfig(options).metering;
+  return {
+    service: service.name,
+    ...(hash ? { module: `sha256:${hash}` } : {}),
+    ...(metering ? { fuelPerEvent: metering.fuelPerEvent, cpuLimit: metering.cpuLimit } : {}),
+  };
 }
 
 /** A service class's static `authenticate`, if it has one. */

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { ClusterOptions } from "../cluster/cluster_options.ts";
 import type { Logger } from "../util/logger.ts";
 import type { RoomIdStrategy, RoomIdStrategyName } from "../room/room_id.ts";
 import type { ShutdownPolicy } from "../room/shutdown_policy.ts";
@@ -58,7 +59,9 @@ export interface HandlerOptions extends IsolationOptions {
    */
   shutdownTimeout?: number;
   /**
-   * Largest frame a client may send, in bytes (larger: close 1009).
+   * Largest message a client may send, in bytes, however it is fragmented (larger: close 1009).
+   * Under `serve()` this is decided from frame headers before anything is buffered; mounted in
+   * another server, Deno's WebSocket buffers a frame (up to 64 MiB) before the check.
    * @default {1048576}
    */
   maxMessageBytes?: number;
@@ -148,6 +151,11 @@ export interface HandlerOptions extends IsolationOptions {
    * @default {0}
    */
   snapshotEvery?: number;
+  /**
+   * Run as one node of a cluster on Redis (`{ redis: "redis://host:6379" }`): each room runs on
+   * exactly one node, and a client may connect to any node. See {@linkcode ClusterOptions}.
+   */
+  cluster?: ClusterOptions;
   /**
    * Where the server logs.
    * @default {consoleLogger("info")}

@@ -5,8 +5,10 @@
  * @module
  */
 
+import type { RemoteJoin, RoomPlacement } from "../cluster/room_placement.ts";
 import { authenticate } from "../http/authenticate.ts";
 import { HttpError } from "../http/http_error.ts";
+import { upgradeWebSocket } from "../http/upgrade.ts";
 import type { OriginPolicy } from "../http/origins.ts";
 import { closeSocket, SocketState } from "../room/client_socket.ts";
 import { CloseCode, closeReason } from "../room/close_code.ts";
@@ -26,6 +28,10 @@ export interface AdmissionConfig {
   readonly maxClientDataBytes: number;
   /** Deno's `idleTimeout` for the upgrade (the heartbeat), in seconds; 0 is off. */
   readonly idleTimeout: number;
+  /** Largest message a client may send (the front decides it from frame headers). */
+  readonly maxMessageBytes: number;
+  /** In a cluster: where rooms live; a client of a room on another node is forwarded there. */
+  readonly placement?: RoomPlacement;
 }
 
 /**
@@ -59,7 +65,9 @@ export class RoomAdmission {
       throw new HttpError(400, "Expected a WebSocket upgrade request (Upgrade: websocket)");
     }
     this.#config.origins.check(request);
-    this.#registry.checkJoinable(roomId);
+    const placement = this.#config.placement;
+    const route = placement ? await placement.locate(roomId) : undefined;
+    if (route === undefined) this.#registry.checkJoinable(roomId);
     let data: ClientData | undefined;
     const hook = this.authenticate;
     if (hook !== undefined) {
@@ -70,16 +78,24 @@ export class RoomAdmission {
       });
       if (verdict instanceof Response) return verdict;
       data = verdict.data;
+    }
+    let remote: RemoteJoin | undefined;
+    if (route !== undefined) remote = await route.reserve(data);
+    if (remote === undefined && (hook !== undefined || route !== undefined)) {
       this.#registry.checkJoinable(roomId);
     }
     let upgrade: { socket: WebSocket; response: Response };
     try {
-      upgrade = Deno.upgradeWebSocket(request, { idleTimeout: this.#config.idleTimeout });
+      upgrade = upgradeWebSocket(request, {
+        idleTimeout: this.#config.idleTimeout,
+        maxMessageBytes: this.#config.maxMessageBytes,
+      });
     } catch (error) {
       const reason = error instanceof Error ? error.message.replace(/^Invalid Header: /, "") : "";
       throw new HttpError(400, `Invalid WebSocket upgrade request: ${reason}`, { cause: error });
     }
-    this.#join(roomId, upgrade.socket, data);
+    if (remote !== undefined) remote(upgrade.socket);
+    else this.#join(roomId, upgrade.socket, data);
     return upgrade.response;
   }
 

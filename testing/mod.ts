@@ -35,7 +35,8 @@ export {
 export { type CloseInfo, FakeClient, FakeSocket, type Frame } from "./fake_client.ts";
 export type { ClientSocket } from "../room/client_socket.ts";
 export type { Clock, TimerHandle } from "../util/clock.ts";
-export { VirtualClock } from "./virtual_clock.ts";
+export { VIRTUAL_EPOCH_MS, VirtualClock } from "./virtual_clock.ts";
+export type { RoomEnvironment } from "../room/room_engine.ts";
 export {
   loadRecording,
   replay,

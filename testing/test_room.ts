@@ -11,7 +11,7 @@ import { DEFAULT_CLIENT_LIMITS } from "../room/client_limits.ts";
 import { CloseCode } from "../room/close_code.ts";
 import { LocalEngine } from "../room/local_engine.ts";
 import { Room } from "../room/room.ts";
-import type { RoomEngine } from "../room/room_engine.ts";
+import type { RoomEngine, RoomEnvironment } from "../room/room_engine.ts";
 import { parseShutdownPolicy, type ShutdownPolicy } from "../room/shutdown_policy.ts";
 import { createServiceRuntime, type ServiceDefinition } from "../runtime/service_runtime.ts";
 import type { AuthenticateHook, ClientData } from "../service.ts";
@@ -29,6 +29,11 @@ export interface TestRoomOptions {
   authenticate?: AuthenticateHook;
   /** What happens once the room is empty. @default {"never"} */
   shutdownPolicy?: ShutdownPolicy | string;
+  /**
+   * Where a WASM guest reads time and randomness.
+   * @default {clock.environment(): the virtual clock, and a fixed pseudo-random sequence}
+   */
+  environment?: RoomEnvironment;
 }
 
 /** What {@linkcode TestRoom.connect} takes. */
@@ -106,7 +111,10 @@ export class TestRoom {
     const metrics = new Metrics();
     const runtime = createServiceRuntime(service, { roomHosts: 0 }, logger, metrics);
     let engine: RoomEngine | undefined;
-    this.#room = new Room(this.roomId, (id, output) => engine = runtime.engineFactory(id, output), {
+    const environment = options.environment ?? this.clock.environment();
+    this.#room = new Room(this.roomId, (id, output) => {
+      return engine = runtime.engineFactory(id, output, environment);
+    }, {
       logger,
       metrics,
       limits: DEFAULT_CLIENT_LIMITS,

@@ -4,7 +4,11 @@
  * @module
  */
 
+import type { RoomEnvironment } from "../room/room_engine.ts";
 import type { Clock, TimerHandle } from "../util/clock.ts";
+
+/** The wall-clock time a virtual clock starts at: 2026-01-01T00:00:00Z. */
+export const VIRTUAL_EPOCH_MS: number = Date.UTC(2026, 0, 1);
 
 interface Pending {
   readonly due: number;
@@ -56,6 +60,28 @@ export class VirtualClock implements Clock {
   /** Timers set and not yet fired or cancelled. */
   get pendingTimers(): number {
     return this.#timers.size;
+  }
+
+  /**
+   * A room environment on this clock, for WASM guests: the wall clock reads
+   * {@linkcode VIRTUAL_EPOCH_MS} plus the virtual time, the monotonic clock the virtual time, and
+   * randomness is a fixed pseudo-random sequence from `seed` (the same every run).
+   */
+  environment(seed = 1): RoomEnvironment {
+    let state = seed >>> 0;
+    const nanoseconds = (ms: number) => BigInt(Math.round(ms * 1000)) * 1000n;
+    return {
+      clock: (id) => nanoseconds(id === 0 ? VIRTUAL_EPOCH_MS + this.#now : this.#now),
+      random: (bytes) => {
+        for (let i = 0; i < bytes.length; i++) {
+          // mulberry32
+          state = (state + 0x6d2b79f5) >>> 0;
+          let t = Math.imul(state ^ (state >>> 15), 1 | state);
+          t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+          bytes[i] = (t ^ (t >>> 14)) >>> 24;
+        }
+      },
+    };
   }
 
   /** When the next timer falls due, or undefined when none is set. */

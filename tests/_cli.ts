@@ -33,12 +33,15 @@ export interface CliOptions {
   env?: Record<string, string>;
   /** Run it in a process group (and session) of its own, like a job a terminal starts. */
   detached?: boolean;
+  /** Run deno under this command, e.g. `["prlimit", "--nofile=256"]`. */
+  wrap?: string[];
 }
 
 /** Run `deno run -A cli.ts ...args` and collect its output. */
 export function runCli(args: string[], options: CliOptions = {}): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
+  const command = [...(options.wrap ?? []), Deno.execPath(), "run", "-A", CLI, ...args];
+  return new Deno.Command(command[0], {
+    args: command.slice(1),
     cwd: options.cwd,
     env: options.env,
     stdin: "null",

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { CloseCode } from "../room/close_code.ts";
-import { TestClient, waitUntil } from "./_client.ts";
+import { waitUntil } from "./_client.ts";
 import { startCli } from "./_cli.ts";
+import { flood } from "./_flood.ts";
 import { RawSocket } from "./_raw_socket.ts";
 import { startServer } from "./_server.ts";
 import { recordingEcho } from "./_services.ts";
@@ -71,28 +72,10 @@ Deno.test("a client that stops reading is closed with 1008 and the server's memo
     "--max-buffered-bytes",
     String(1024 * 1024),
   ]);
-  const status = async () => await Deno.readTextFile(`/proc/${cli.process.pid}/status`);
-  const kib = (text: string, field: string) =>
-    Number(new RegExp(`${field}:\\s+(\\d+)`).exec(text)![1]);
   try {
     const stalled = await RawSocket.connect(cli.port, "/ws/flood");
-    const reader = await TestClient.open(`ws://127.0.0.1:${cli.port}/ws/flood`);
-    reader.send("warm up");
-    assert.equal(await reader.next(), "warm up");
-    const before = kib(await status(), "VmRSS");
-    const messages = 3000; // 3000 × 16 KiB = 47 MiB towards the client that does not read
-    let received = 0;
-    const done = new Promise<void>((resolve) => {
-      reader.socket.onmessage = (event) => {
-        if (event.data === "done") resolve();
-        else received++;
-      };
-    });
-    reader.send(`flood ${messages}`);
-    await done;
-    assert.equal(received, messages, "the reading client lost messages");
-    const peak = kib(await status(), "VmHWM");
-    const growthMiB = (peak - before) / 1024;
+    // 3000 × 16 KiB = 47 MiB towards the client that does not read
+    const { growthMiB, reader } = await flood(cli, 3000);
     assert.ok(growthMiB < 24, `server memory grew by ${growthMiB.toFixed(1)} MiB`);
     assert.equal(await stalled.closeCode(10_000), CloseCode.PolicyViolation);
     const metrics = await (await fetch(`http://127.0.0.1:${cli.port}/metrics`)).text();

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SharedCounterServer } from "../examples/counter.ts";
 import { EchoServer } from "../examples/echo.ts";
-import { parseRecording, RecordingFormatError } from "../recording/record_format.ts";
+import { parseRecording, type RecordingFormatError } from "../recording/record_format.ts";
 import { loadRecording, replay } from "../testing/mod.ts";
 import { loadWasmService } from "../wasm/host.ts";
 import { startServer } from "./_server.ts";
@@ -159,5 +159,63 @@ Deno.test("record: a room's recording stops at maxBytesPerRoom; maxFiles keeps t
     assert.ok(text.length <= 1100, `${text.length} bytes`);
     assert.equal(parseRecording(text).entries.at(-1)?.[2], "size limit");
   }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("record a WASM guest's random numbers; a replay hands them back, so the outputs match", async () => {
+  const randomness = await loadWasmService(
+    new URL("../examples/wasm/randomness.wasm", import.meta.url),
+  );
+  const dir = await Deno.makeTempDir();
+  {
+    await using server = startServer(randomness, { record: dir, shutdownPolicy: "immediate" });
+    const a = await server.connect("dice");
+    assert.match(await a.nextText(), /^User 1 connected\. Random number: \d+$/);
+    const b = await server.connect("dice");
+    assert.match(await b.nextText(), /^User 2 connected\. Random number: \d+$/);
+    await Promise.all([a.close(), b.close()]);
+  }
+  const [file] = await recordings(dir);
+  const recording = await loadRecording(file);
+  assert.deepEqual(recording.entries.filter((e) => e[0] === "random").length, 2);
+  const result = await replay(recording, randomness);
+  assert.equal(result.difference, undefined);
+  assert.deepEqual(result.notes, []);
+  // A guest that reads more than was recorded goes on with the system's randomness, and says so.
+  const fewer = parseRecording(
+    (await Deno.readTextFile(file)).split("\n").filter((line) => !line.startsWith('["random"'))
+      .join("\n"),
+  );
+  const short = await replay(fewer, randomness);
+  assert.match(short.notes[0], /^The replay read 4 random bytes after the recording's 0 readings/);
+  assert.match(short.difference!.message, /^Outputs first differ at output 1/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a metered guest's CPU-limit crash replays at the same instruction, on the recorded fuel", async () => {
+  const spin = await loadWasmService(
+    await Deno.readFile(new URL("./fixtures/spin.wasm", import.meta.url)),
+    {
+      name: "spin.wasm",
+    },
+  );
+  const dir = await Deno.makeTempDir();
+  {
+    await using server = startServer(spin, { record: dir, cpuLimit: 0.05 });
+    const client = await server.connect("r");
+    client.send("echo me");
+    assert.equal(await client.nextText(), "echo me");
+    client.send("loop");
+    const closed = await client.waitClosed();
+    assert.equal(closed.code, 1011);
+  }
+  const [file] = await recordings(dir);
+  const recording = await loadRecording(file);
+  assert.equal(recording.header.cpuLimit, 0.05);
+  assert.ok(recording.header.fuelPerEvent! > 0);
+  const crash = recording.entries.find((entry) => entry[0] === "out:crash");
+  assert.equal(crash?.[2], "cpu_limit");
+  const result = await replay(recording, spin);
+  assert.equal(result.difference, undefined, result.difference?.message);
   await Deno.remove(dir, { recursive: true });
 });

@@ -9,6 +9,7 @@ import { TestClient, waitUntil, withTimeout } from "./_client.ts";
 import { LocalEngine } from "../room/local_engine.ts";
 import { consoleLogger } from "../util/logger.ts";
 import { RoomCrashError } from "../room/room_engine.ts";
+import { TestRoom } from "../testing/mod.ts";
 
 Deno.test("serve shares the counter between every client of room 1", async () => {
   await using server = startServer(SharedCounterServer);
@@ -179,7 +180,7 @@ Deno.test("a message to a client that has left is dropped with a debug line", as
 });
 
 Deno.test("setTimer fires the timer hook once", async () => {
-  await using server = startServer(
+  await using room = new TestRoom(
     class implements SimpleJamsocketService {
       connect(_client: ClientId, ctx: JamsocketContext) {
         ctx.setTimer(20);
@@ -189,38 +190,39 @@ Deno.test("setTimer fires the timer hook once", async () => {
       }
     },
   );
-  const client = await server.connect("timer");
-  assert.equal(await client.next(), "tick");
-  await client.close();
+  const client = await room.connect();
+  await room.advance(19);
+  assert.deepEqual(client.take(), []);
+  await room.advance(1);
+  assert.deepEqual(client.take(), ["tick"]);
+  await room.advance(10_000);
+  assert.deepEqual(client.take(), []);
 });
 
 Deno.test("setTimer replaces the outstanding timer", async () => {
-  const fired: number[] = [];
-  await using server = startServer(
+  await using room = new TestRoom(
     class implements SimpleJamsocketService {
-      #armedAt = 0;
       connect(_client: ClientId, ctx: JamsocketContext) {
-        this.#armedAt = performance.now();
         ctx.setTimer(20);
         ctx.setTimer(80);
       }
       timer(ctx: JamsocketContext) {
-        fired.push(performance.now() - this.#armedAt);
         ctx.sendMessage(0, "fired");
       }
     },
   );
-  const client = await server.connect("replace");
-  assert.equal(await client.next(), "fired");
-  await new Promise((resolve) => setTimeout(resolve, 60));
-  assert.equal(fired.length, 1);
-  assert.ok(fired[0] >= 75, `fired after ${fired[0]} ms, expected the 80 ms timer`);
-  await client.close();
+  const client = await room.connect();
+  await room.advance(79);
+  assert.deepEqual(client.take(), [], "the 20 ms timer was replaced");
+  await room.advance(1);
+  assert.deepEqual(client.take(), ["fired"]);
+  await room.advance(10_000);
+  assert.deepEqual(client.take(), []);
 });
 
 Deno.test("the timer dies with the room", async () => {
   let fired = 0;
-  await using server = startServer(
+  const room = new TestRoom(
     class implements SimpleJamsocketService {
       constructor(_roomId: string, ctx: JamsocketContext) {
         ctx.setTimer(40);
@@ -231,10 +233,12 @@ Deno.test("the timer dies with the room", async () => {
     },
     { shutdownPolicy: "immediate" },
   );
-  const client = await server.connect("doomed");
-  await client.close();
-  await new Promise((resolve) => setTimeout(resolve, 80));
+  const client = await room.connect();
+  client.close();
+  await room.advance(1000);
+  assert.equal(room.closed, true);
   assert.equal(fired, 0);
+  assert.equal(room.clock.pendingTimers, 0);
 });
 
 /** A service that reports its own instance number and its events to a shared log. */
@@ -282,18 +286,17 @@ Deno.test("shutdown policy never keeps an empty room and its state", async () =>
 });
 
 Deno.test("shutdown policy afterMs keeps a room that is rejoined in time, and destroys it after", async () => {
-  const events: string[] = [];
-  await using server = startServer(instrumented(events), { shutdownPolicy: { afterMs: 150 } });
-  const a = await server.connect("r");
-  assert.equal(await a.next(), "instance 1");
-  await a.close();
-  const b = await server.connect("r");
-  assert.equal(await b.next(), "instance 1");
-  await b.close();
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const c = await server.connect("r");
-  assert.equal(await c.next(), "instance 2");
-  await c.close();
+  const room = new TestRoom(EchoServer, { shutdownPolicy: { afterMs: 150 } });
+  const a = await room.connect();
+  a.close();
+  await room.advance(149);
+  const b = await room.connect();
+  assert.deepEqual(b.take(), ["User 2 connected."], "the same room, rejoined in time");
+  b.close();
+  await room.advance(149);
+  assert.equal(room.closed, false);
+  await room.advance(1);
+  assert.equal(room.closed, true);
 });
 
 Deno.test("shutdown closes every client with 1001 and the server stops", async () => {

@@ -4,7 +4,12 @@ import { AuthenticatedChat } from "../examples/authenticated_chat.ts";
 import { ClockServer } from "../examples/clock.ts";
 import { EchoServer } from "../examples/echo.ts";
 import type { ClientId, JamsocketContext, SimpleJamsocketService } from "../service.ts";
-import { ConnectRefusedError, TestRoom, VirtualClock } from "../testing/mod.ts";
+import {
+  type ConnectRefusedError,
+  TestRoom,
+  VIRTUAL_EPOCH_MS,
+  VirtualClock,
+} from "../testing/mod.ts";
 import { loadWasmService } from "../wasm/host.ts";
 
 Deno.test("TestRoom: the clock example ticks every 4 s of virtual time, in order", async () => {
@@ -104,4 +109,25 @@ test("TestRoom works under node:test as well", async () => {
   client.send("hi");
   await room.settled();
   assert.deepEqual(client.take(), ["User 1 connected.", "User 1 sent 'hi'"]);
+});
+
+Deno.test("TestRoom: a WASM guest's randomness and clock are the test's: the same every run", async () => {
+  const randomness = await loadWasmService(
+    new URL("../examples/wasm/randomness.wasm", import.meta.url),
+  );
+  const run = async () => {
+    await using room = new TestRoom(randomness);
+    const client = await room.connect();
+    return client.take();
+  };
+  const first = await run();
+  assert.match(String(first[0]), /^User 1 connected\. Random number: \d+$/);
+  assert.deepEqual(await run(), first);
+  const clock = new VirtualClock();
+  const readings: bigint[] = [];
+  const env = clock.environment();
+  readings.push(env.clock(0), env.clock(1));
+  clock.advance(1500);
+  readings.push(env.clock(1));
+  assert.deepEqual(readings, [BigInt(VIRTUAL_EPOCH_MS) * 1_000_000n, 0n, 1_500_000_000n]);
 });

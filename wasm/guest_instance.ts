@@ -5,7 +5,7 @@
  */
 
 import type { Logger } from "../util/logger.ts";
-import { RoomCrashError } from "../room/room_engine.ts";
+import { RoomCrashError, type RoomEnvironment } from "../room/room_engine.ts";
 import type { ClientId, SimpleJamsocketService } from "../service.ts";
 import { utf8Length } from "../util/utf8.ts";
 import { API_PROTOCOL, API_VERSION, type GuestExports, WASI_MODULE } from "./_abi.ts";
@@ -151,15 +151,23 @@ export class GuestInstance implements SimpleJamsocketService {
   readonly #snapshot: GuestSnapshotConfig | undefined;
 
   /**
-   * Instantiate and start the guest for `roomId`, or, given `restore` (read from a snapshot of
-   * an instance of the same module), write that state into the fresh instance instead of
-   * starting it (no guest code runs). Throws {@linkcode RoomCrashError}.
+   * Instantiate and start the guest for `roomId`, reading time and randomness from
+   * `environment`; or, given `restore` (read from a snapshot of an instance of the same module),
+   * write that state into the fresh instance instead of starting it (no guest code runs).
+   * Throws {@linkcode RoomCrashError}.
    */
-  constructor(config: GuestConfig, roomId: string, output: GuestOutput, restore?: GuestState) {
+  constructor(
+    config: GuestConfig,
+    roomId: string,
+    output: GuestOutput,
+    environment?: RoomEnvironment,
+    restore?: GuestState,
+  ) {
     this.#snapshot = config.snapshot;
     this.#wasi = new WasiShim({
       args: config.args,
       env: config.env,
+      environment,
       log: (stream, line) =>
         config.logger[stream === "stdout" ? "info" : "warn"](`Room "${roomId}" ${stream}: ${line}`),
     });

@@ -17,7 +17,12 @@ import { createHash } from "node:crypto";
 import { basename } from "node:path";
 import { consoleLogger, describeError, type Logger } from "../util/logger.ts";
 import type { ServiceSnapshots } from "../room/room_snapshot.ts";
-import type { JamsocketContext, JamsocketServiceFactory } from "../service.ts";
+import type {
+  JamsocketContext,
+  JamsocketServiceFactory,
+  SimpleJamsocketService,
+} from "../service.ts";
+import type { RoomEnvironment } from "../room/room_engine.ts";
 import { checkModuleShape, type GuestExports, shapeOf } from "./_abi.ts";
 import { addEntryPoints, COPY_IN } from "./_entry_points.ts";
 import { limitMemory, MemoryLimitError } from "./_limit_memory.ts";
@@ -237,13 +242,14 @@ export class WasmService {
   }
 
   /**
-   * A factory of one guest instance per room, limited by `run`. A time-sliced guest's factory
-   * returns a Promise (the room waits for its start-up before its first event).
+   * A factory of one guest instance per room, limited by `run`, whose guest reads time and
+   * randomness from the environment it is given. A time-sliced guest's factory returns a Promise
+   * (the room waits for its start-up before its first event).
    */
-  roomFactory(run: WasmRunOptions = {}): JamsocketServiceFactory {
+  roomFactory(run: WasmRunOptions = {}): WasmRoomFactory {
     const config = this.guestConfig(run);
-    return (roomId, ctx) => {
-      const guest = this.#guest(config, roomId, ctx);
+    return (roomId, ctx, environment) => {
+      const guest = this.#guest(config, roomId, ctx, environment);
       return guest.ready ? guest.ready.then(() => guest) : guest;
     };
   }
@@ -252,7 +258,7 @@ export class WasmService {
    * How rooms from {@linkcode roomFactory} with the same `run` are snapshotted and restored, or
    * undefined when they cannot be ({@linkcode snapshotRefusal} says why).
    */
-  roomSnapshots(run: WasmRunOptions = {}): ServiceSnapshots | undefined {
+  roomSnapshots(run: WasmRunOptions = {}): WasmRoomSnapshots | undefined {
     if (this.snapshotRefusal !== undefined) return undefined;
     const config = this.guestConfig(run);
     const read = (state: Uint8Array): GuestState =>
@@ -261,7 +267,8 @@ export class WasmService {
       service: this.snapshotId,
       capture: (service) => (service as GuestInstance).snapshot(),
       check: (state) => void read(state),
-      restore: (roomId, ctx, state) => this.#guest(config, roomId, ctx, read(state)),
+      restore: (roomId, ctx, state, environment) =>
+        this.#guest(config, roomId, ctx, environment, read(state)),
     };
   }
 
@@ -269,17 +276,24 @@ export class WasmService {
     config: GuestConfig,
     roomId: string,
     ctx: JamsocketContext,
+    environment: RoomEnvironment | undefined,
     restore?: GuestState,
   ): GuestInstance {
     const logger = this.options.logger;
-    return new GuestInstance(config, roomId, {
-      sendText(recipient, utf8) {
-        const text = decodeGuestText(utf8, roomId, recipient, logger);
-        if (text !== undefined) ctx.sendMessage(recipient, text);
+    return new GuestInstance(
+      config,
+      roomId,
+      {
+        sendText(recipient, utf8) {
+          const text = decodeGuestText(utf8, roomId, recipient, logger);
+          if (text !== undefined) ctx.sendMessage(recipient, text);
+        },
+        sendBinary: (recipient, bytes) => ctx.sendBinary(recipient, bytes.slice()),
+        setTimer: (ms) => ctx.setTimer(ms),
       },
-      sendBinary: (recipient, bytes) => ctx.sendBinary(recipient, bytes.slice()),
-      setTimer: (ms) => ctx.setTimer(ms),
-    }, restore);
+      environment,
+      restore,
+    );
   }
 
   /** The memory a fresh instance starts with (its data segments laid out), made once. */
@@ -294,6 +308,24 @@ export class WasmService {
     this.#baseline = new Uint8Array(memory.buffer).slice();
     return this.#baseline;
   }
+}
+
+/** A service factory whose guests read time and randomness from a room's environment. */
+export type WasmRoomFactory = (
+  roomId: string,
+  ctx: JamsocketContext,
+  environment?: RoomEnvironment,
+) => SimpleJamsocketService | Promise<SimpleJamsocketService>;
+
+/** {@linkcode ServiceSnapshots} whose restored guests read time and randomness from a room's environment. */
+export interface WasmRoomSnapshots extends ServiceSnapshots {
+  /** Build the guest from its state, reading time and randomness from `environment`. */
+  restore(
+    roomId: string,
+    ctx: JamsocketContext,
+    state: Uint8Array,
+    environment?: RoomEnvironment,
+  ): SimpleJamsocketService;
 }
 
 /** What {@linkcode loadWasmService} accepts. */

@@ -5,8 +5,8 @@
  * Implemented:
  * - `fd_write` on fd 1 and 2 → the log, one line per newline, prefixed with the room id;
  *   `fd_fdstat_get` on fd 0–2 (character devices); every other fd answers `EBADF` (8).
- * - `clock_time_get` and `clock_res_get` for the realtime (0) and monotonic (1) clocks.
- * - `random_get` from the platform's crypto randomness.
+ * - `clock_time_get` and `clock_res_get` for the realtime (0) and monotonic (1) clocks, and
+ *   `random_get`, from the room's environment (the system's, or a recording's, or a test's).
  * - `args_get`, `args_sizes_get`, `environ_get`, `environ_sizes_get`: empty unless configured.
  * - `sched_yield` (does nothing), `proc_exit` (ends the call with a {@linkcode GuestExit}).
  * - `fd_prestat_get` answers `EBADF`: there are no preopened folders, so no file system.
@@ -17,6 +17,8 @@
  *
  * @module
  */
+
+import { type RoomEnvironment, SYSTEM_ENVIRONMENT } from "../room/room_engine.ts";
 
 /** WASI errno values this shim returns. */
 export const Errno = {
@@ -58,6 +60,8 @@ export interface WasiOptions {
   env?: Readonly<Record<string, string>>;
   /** Receives each complete line the guest writes to stdout or stderr. */
   log: (stream: "stdout" | "stderr", line: string) => void;
+  /** Where clock readings and randomness come from. @default {SYSTEM_ENVIRONMENT} */
+  environment?: RoomEnvironment;
 }
 
 type WasiFunction = (...args: never[]) => number | void;
@@ -66,7 +70,6 @@ const MAX_LINE = 8192;
 const CLOCK_REALTIME = 0;
 const CLOCK_MONOTONIC = 1;
 const FILETYPE_CHARACTER_DEVICE = 2;
-const RANDOM_CHUNK = 65536;
 const encoder = new TextEncoder();
 
 /**
@@ -87,17 +90,19 @@ export class WasiShim {
   readonly #args: Uint8Array[];
   readonly #env: Uint8Array[];
   readonly #log: WasiOptions["log"];
+  readonly #environment: RoomEnvironment;
   readonly #pending: Record<"stdout" | "stderr", string> = { stdout: "", stderr: "" };
   readonly #decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() };
   #memory: WebAssembly.Memory | undefined;
-  /** Added to `performance.now()` for the monotonic clock (see {@linkcode continueClock}). */
-  #monotonicOffset = 0;
+  /** Added to the environment's monotonic clock (see {@linkcode continueClock}), in ns. */
+  #monotonicOffsetNs = 0n;
 
   /** A shim with the given arguments, environment and log. */
   constructor(options: WasiOptions) {
     this.#args = (options.args ?? []).map((arg) => encoder.encode(`${arg}\0`));
     this.#env = Object.entries(options.env ?? {}).map(([k, v]) => encoder.encode(`${k}=${v}\0`));
     this.#log = options.log;
+    this.#environment = options.environment ?? SYSTEM_ENVIRONMENT;
   }
 
   /** Use `memory` (the guest's exported memory) for every pointer from now on. */
@@ -120,7 +125,7 @@ export class WasiShim {
 
   /** The guest's monotonic clock now, in milliseconds. */
   monotonicMs(): number {
-    return performance.now() + this.#monotonicOffset;
+    return Number(this.#environment.clock(CLOCK_MONOTONIC) + this.#monotonicOffsetNs) / 1e6;
   }
 
   /**
@@ -128,7 +133,8 @@ export class WasiShim {
    * instance or process), so that it never goes back.
    */
   continueClock(savedMs: number): void {
-    this.#monotonicOffset = Math.max(0, savedMs - performance.now());
+    const now = Number(this.#environment.clock(CLOCK_MONOTONIC)) / 1e6;
+    this.#monotonicOffsetNs = BigInt(Math.max(0, Math.round((savedMs - now) * 1e6)));
   }
 
   /** Write out what is left of an unfinished line (when the room closes). */
@@ -162,20 +168,13 @@ export class WasiShim {
         return Errno.Success;
       }),
       clock_time_get: guarded((id: number, _precision: bigint, out: number) => {
-        const ms = id === CLOCK_REALTIME
-          ? performance.timeOrigin + performance.now()
-          : id === CLOCK_MONOTONIC
-          ? this.monotonicMs()
-          : undefined;
-        if (ms === undefined) return Errno.Invalid;
-        this.#view().setBigUint64(out, BigInt(Math.round(ms * 1e6)), true);
+        if (id !== CLOCK_REALTIME && id !== CLOCK_MONOTONIC) return Errno.Invalid;
+        const offset = id === CLOCK_MONOTONIC ? this.#monotonicOffsetNs : 0n;
+        this.#view().setBigUint64(out, this.#environment.clock(id) + offset, true);
         return Errno.Success;
       }),
       random_get: guarded((buffer: number, length: number) => {
-        const bytes = this.#bytes(buffer, length);
-        for (let i = 0; i < length; i += RANDOM_CHUNK) {
-          crypto.getRandomValues(bytes.subarray(i, Math.min(length, i + RANDOM_CHUNK)));
-        }
+        this.#environment.random(this.#bytes(buffer, length));
         return Errno.Success;
       }),
       fd_write: guarded((fd: number, iovs: number, count: number, written: number) =>

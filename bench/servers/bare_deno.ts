@@ -17,54 +17,12 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { exitOnSignals, join, rooms, serverArgs } from "./_counter.ts";
 
-interface CounterRoom {
-  value: number;
-  /** Sockets accepted and not yet closed, open or still connecting. */
-  members: number;
-  /** Open sockets, which get the broadcasts. */
-  readonly clients: Set<WebSocket>;
-}
-
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    port: { type: "string", default: "8080" },
-    hostname: { type: "string", default: "127.0.0.1" },
-    "idle-timeout": { type: "string", default: "60" },
-  },
-});
-const idleTimeout = Number(values["idle-timeout"]);
-const rooms = new Map<string, CounterRoom>();
-
-function join(roomId: string, socket: WebSocket): void {
-  let room = rooms.get(roomId);
-  if (room === undefined) {
-    room = { value: 0, members: 0, clients: new Set() };
-    rooms.set(roomId, room);
-  }
-  const joined = room;
-  joined.members++;
-  socket.onopen = () => joined.clients.add(socket);
-  socket.onmessage = (event) => {
-    if (event.data === "increment") joined.value++;
-    else if (event.data === "decrement") joined.value--;
-    const text = `new value: ${joined.value}`;
-    for (const client of joined.clients) client.send(text);
-  };
-  let closed = false;
-  socket.onclose = () => {
-    if (closed) return; // a socket that timed out fires close twice
-    closed = true;
-    joined.clients.delete(socket);
-    if (--joined.members === 0) rooms.delete(roomId);
-  };
-}
-
+const { port, hostname, idleTimeout } = serverArgs();
 Deno.serve({
-  port: Number(values.port),
-  hostname: values.hostname,
+  port,
+  hostname,
   onListen: ({ hostname, port }) =>
     console.log(`bare deno listening on http://${hostname}:${port}`),
 }, (request) => {
@@ -86,7 +44,4 @@ Deno.serve({
   return new Response("Not found", { status: 404 });
 });
 
-// Exit normally on a signal, so that `--cpu-prof` writes its profile.
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  Deno.addSignalListener(signal, () => Deno.exit(0));
-}
+exitOnSignals();

@@ -1,0 +1,71 @@
+/**
+ * Draining a node on SIGTERM: it stops taking rooms, closes its rooms with 1012 so their clients
+ * reconnect through other nodes, gives up its claims and its lease, and leaves.
+ *
+ * @module
+ */
+
+import { CloseCode } from "../room/close_code.ts";
+import type { RoomRegistry } from "../room/room_registry.ts";
+import { describeError, type Logger } from "../util/logger.ts";
+import { withDeadline } from "./_deadline.ts";
+import type { Coordinator } from "./coordinator.ts";
+import type { LinkPool } from "./link_pool.ts";
+import type { NodeLease } from "./node_lease.ts";
+import type { RoomClaims } from "./room_claims.ts";
+
+/** What a drain works on. */
+export interface DrainParts {
+  readonly lease: NodeLease;
+  readonly registry: RoomRegistry | undefined;
+  readonly claims: RoomClaims;
+  readonly pool: LinkPool;
+  readonly coordinator: Coordinator;
+  readonly logger: Logger;
+}
+
+/** What clients of a draining node are told. */
+export const DRAIN_REASON = "Node draining; reconnect";
+
+/** Each step after the rooms' own events may take this long. */
+const STEP_MS = 1000;
+
+/**
+ * Drain a node (already marked draining, so it refuses new rooms and clients): tell the cluster
+ * (one renewal, so other nodes stop placing rooms here), close every room with 1012 and wait at
+ * most `timeoutMs` for their in-flight events, wait for the claims' releases, close the forwarded
+ * clients with 1012, drop the lease, close the links and the coordinator. Resolves within about
+ * `timeoutMs` + 4 s, whatever Redis does.
+ *
+ * @example
+ * ```ts ignore
+ * await drainNode({ lease, registry, claims, pool, coordinator, logger }, 10_000);
+ * ```
+ */
+export async function drainNode(parts: DrainParts, timeoutMs: number): Promise<void> {
+  const { lease, registry, claims, pool, coordinator, logger } = parts;
+  const step = async (what: string, work: Promise<unknown>, ms = STEP_MS) => {
+    try {
+      await withDeadline(work, ms, what);
+    } catch (error) {
+      logger.warn(`Cluster: drain went on without ${what}: ${describeError(error)}`);
+    }
+  };
+  const rooms = registry?.size ?? 0;
+  logger.info(`Cluster: node ${lease.id} draining (${rooms} rooms)`);
+  await step("telling the cluster", lease.renewNow());
+  if (registry !== undefined) {
+    await step(
+      "the rooms' last events",
+      registry.closeAll(CloseCode.ServiceRestart, DRAIN_REASON),
+      timeoutMs,
+    );
+  }
+  await step("releasing the rooms", claims.settled());
+  pool.closeLinks(DRAIN_REASON);
+  await step("dropping the lease", lease.stop(true));
+  claims.close();
+  pool.close(DRAIN_REASON);
+  await step("closing the coordinator", coordinator.close());
+  logger.info(`Cluster: node drained`);
+}

@@ -1,0 +1,188 @@
+/**
+ * The entry node's side of a forwarded client: it keeps the client's real WebSocket and relays
+ * its frames to the room's owner over the link, and the room's frames and close back.
+ *
+ * @module
+ */
+
+import { HttpError } from "../http/http_error.ts";
+import { type ClientSocket, closeSocket, SocketState } from "../room/client_socket.ts";
+import { CloseCode } from "../room/close_code.ts";
+import { withDeadline } from "./_deadline.ts";
+import { LinkFrame } from "./link_protocol.ts";
+import type { EntryChannel, NodeLink } from "./node_link.ts";
+
+/** A refusal from the owner meaning "the room is on another node". */
+export class RoomMovedError extends Error {
+  /** The node that owns the room. */
+  readonly owner: string;
+
+  /** The room is on node `owner`. */
+  constructor(owner: string) {
+    super(`Room is on node ${owner}`);
+    this.name = "RoomMovedError";
+    this.owner = owner;
+  }
+}
+
+/** How long the owner may take to give a client its place. */
+const JOIN_MS = 5000;
+/** How long an upgraded socket may take to open (see `server/room_admission.ts`). */
+const OPEN_MS = 5000;
+/**
+ * Unreported progress past which an ACK goes at once; below it, ACKs go every 25 ms. So the owner
+ * counts at most this much plus a link round trip's worth as queued for a client that reads.
+ */
+export const ACK_BYTES = 16 * 1024;
+
+/** What an entry node counts about its forwarded clients. */
+export interface ForwardingStats {
+  /** Forwarded clients open now. */
+  clients: number;
+}
+
+/**
+ * One client whose room is on another node. Made with {@linkcode ForwardedClient.reserve} before
+ * the upgrade (so refusals are HTTP answers, as on one node), then given its socket.
+ *
+ * @example
+ * ```ts ignore
+ * const client = await ForwardedClient.reserve(link, "lobby", true, undefined, stats);
+ * const { socket, response } = Deno.upgradeWebSocket(request);
+ * client.attach(socket);
+ * return response;
+ * ```
+ */
+export class ForwardedClient implements EntryChannel {
+  readonly #link: NodeLink;
+  readonly #channel: number;
+  readonly #stats: ForwardingStats;
+  #socket: ClientSocket | undefined;
+  #joined!: { resolve: () => void; reject: (error: Error) => void };
+  #delivered = 0;
+  #acked = 0;
+  #open = false;
+  #unattached: ReturnType<typeof setTimeout> | undefined;
+  #gone = false;
+
+  private constructor(link: NodeLink, stats: ForwardingStats) {
+    this.#link = link;
+    this.#stats = stats;
+    this.#channel = link.openChannel(this);
+  }
+
+  /**
+   * Ask the owner at the other end of `link` for a place in `room` for a client with `data`
+   * (JSON). Rejects with an {@linkcode HttpError} (the owner's refusal, or 503 when it does not
+   * answer) or a {@linkcode RoomMovedError}.
+   */
+  static async reserve(
+    link: NodeLink,
+    room: string,
+    mayCreate: boolean,
+    data: string | undefined,
+    stats: ForwardingStats,
+  ): Promise<ForwardedClient> {
+    const client = new ForwardedClient(link, stats);
+    const joined = new Promise<void>((resolve, reject) => client.#joined = { resolve, reject });
+    link.join(client.#channel, room, mayCreate, data);
+    try {
+      await withDeadline(joined, JOIN_MS, `Node ${link.peer}`);
+    } catch (error) {
+      if (!(error instanceof HttpError || error instanceof RoomMovedError)) {
+        client.#leave(CloseCode.GoingAway, "");
+        throw new HttpError(503, "The room's node did not answer; try again", { cause: error });
+      }
+      throw error;
+    }
+    // A place whose upgrade never happens (the upgrade failed) is given back.
+    client.#unattached = setTimeout(() => client.#leave(1006, "Upgrade did not happen"), OPEN_MS);
+    return client;
+  }
+
+  /** Take the upgraded socket (Deno's, or any server front's); from here on frames flow. Never throws. */
+  attach(socket: ClientSocket): void {
+    clearTimeout(this.#unattached);
+    this.#socket = socket;
+    socket.binaryType = "arraybuffer";
+    if (this.#gone) {
+      closeSocket(socket, CloseCode.ServiceRestart, "Room's node is gone; reconnect");
+      return;
+    }
+    const lost = setTimeout(() => {
+      if (socket.readyState === SocketState.Connecting) {
+        this.#leave(1006, "Upgrade did not complete");
+      }
+    }, OPEN_MS);
+    socket.onopen = () => {
+      clearTimeout(lost);
+      if (this.#gone) return;
+      this.#open = true;
+      this.#stats.clients++;
+      this.#link.signal(LinkFrame.Open, this.#channel);
+    };
+    socket.onmessage = (event) => {
+      if (this.#gone) return;
+      const data = event.data;
+      if (typeof data === "string") this.#link.payload(LinkFrame.Text, this.#channel, data);
+      else this.#link.payload(LinkFrame.Binary, this.#channel, new Uint8Array(data));
+    };
+    socket.onclose = (event) => {
+      clearTimeout(lost);
+      this.#leave(event.code, event.reason);
+    };
+  }
+
+  joined(): void {
+    this.#joined.resolve();
+  }
+
+  refused(status: number, reason: string): void {
+    this.#gone = true;
+    this.#joined.reject(status === 0 ? new RoomMovedError(reason) : new HttpError(status, reason));
+  }
+
+  send(data: string | ArrayBuffer, bytes: number): void {
+    const socket = this.#socket;
+    if (socket === undefined || socket.readyState !== SocketState.Open) return;
+    socket.send(typeof data === "string" ? data : new Uint8Array(data));
+    this.#delivered += bytes;
+  }
+
+  close(code: number, reason: string): void {
+    this.#finish();
+    if (this.#socket) closeSocket(this.#socket, code, reason);
+  }
+
+  flushed(all: boolean): boolean {
+    const socket = this.#socket;
+    if (socket === undefined || this.#gone) return false;
+    const written = this.#delivered - socket.bufferedAmount;
+    if (written > this.#acked && (all || written - this.#acked >= ACK_BYTES)) {
+      this.#acked = written;
+      this.#link.ack(this.#channel, written);
+    }
+    return this.#acked < this.#delivered;
+  }
+
+  lost(reason: string): void {
+    this.#finish();
+    this.#joined?.reject(new HttpError(503, "The room's node is gone; try again"));
+    if (this.#socket) closeSocket(this.#socket, CloseCode.ServiceRestart, reason);
+  }
+
+  #leave(code: number, reason: string): void {
+    if (this.#gone) return;
+    this.#finish();
+    if (!this.#link.closed) this.#link.code(LinkFrame.Leave, this.#channel, code, reason);
+  }
+
+  #finish(): void {
+    if (this.#gone) {
+      return;
+    }
+    this.#gone = true;
+    clearTimeout(this.#unattached);
+    if (this.#open) this.#stats.clients--;
+  }
+}

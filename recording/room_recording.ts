@@ -1,0 +1,210 @@
+/**
+ * One room's recording: lines formatted on the hot path, buffered in memory and appended to its
+ * file in the background; and the engine wrapper that records each event before handing it on.
+ *
+ * @module
+ */
+
+import type { RoomCrashError, RoomEngine } from "../room/room_engine.ts";
+import {
+  type RoomEvent,
+  type ServiceState,
+  type SnapshotEngine,
+  snapshotEngine,
+} from "../room/room_snapshot.ts";
+import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
+import type { Clock } from "../util/clock.ts";
+import { type RecordingHeader, toBase64 } from "./record_format.ts";
+
+/** Unflushed text past which a room's recording is written out at once. */
+const FLUSH_BYTES = 64 * 1024;
+
+/**
+ * An engine that records each event before handing it on. Snapshots go to the inner engine (a
+ * restored room's recording starts at the restore).
+ */
+export class RecordingEngine implements RoomEngine, SnapshotEngine {
+  readonly #inner: RoomEngine;
+  readonly #snapshots: SnapshotEngine | undefined;
+  readonly #recording: RoomRecording;
+
+  constructor(inner: RoomEngine, recording: RoomRecording) {
+    this.#inner = inner;
+    this.#snapshots = snapshotEngine(inner);
+    this.#recording = recording;
+  }
+
+  get canSnapshot(): boolean {
+    return this.#snapshots !== undefined;
+  }
+  get hibernated(): boolean {
+    return this.#snapshots?.hibernated ?? false;
+  }
+  snapshot(atCapture?: () => void): Promise<ServiceState> {
+    return this.#snapshots!.snapshot(atCapture);
+  }
+  hibernate(): Promise<number | undefined> {
+    return this.#snapshots!.hibernate();
+  }
+  pause(): Promise<void> {
+    return this.#snapshots!.pause();
+  }
+  resume(): void {
+    this.#snapshots!.resume();
+  }
+  takeHeld(): RoomEvent[] {
+    return this.#snapshots!.takeHeld();
+  }
+
+  connect(client: ClientId, data?: ClientData): void {
+    this.#recording.connect(client, data);
+    this.#inner.connect(client, data);
+  }
+  disconnect(client: ClientId): void {
+    this.#recording.entry(`["disconnect",${this.#recording.time()},${client}]`);
+    this.#inner.disconnect(client);
+  }
+  message(client: ClientId, text: string): void {
+    this.#recording.entry(`["text",${this.#recording.time()},${client},${JSON.stringify(text)}]`);
+    this.#inner.message(client, text);
+  }
+  binary(client: ClientId, bytes: Uint8Array): void {
+    this.#recording.entry(`["binary",${this.#recording.time()},${client},"${toBase64(bytes)}"]`);
+    this.#inner.binary(client, bytes);
+  }
+  timer(): void {
+    this.#recording.entry(`["timer",${this.#recording.time()}]`);
+    this.#inner.timer();
+  }
+  get pending(): number {
+    return this.#inner.pending;
+  }
+  async close(): Promise<void> {
+    await this.#inner.close();
+    await this.#recording.end("closed");
+  }
+}
+
+/** What a room's recording tells its recorder. */
+export interface RecordingEvents {
+  /** Writing failed: the recording stopped. */
+  failed(error: unknown): void;
+  /** The recording ended (its last lines may still be on their way to the file). */
+  finished(): void;
+  /** The file is written and closed. */
+  closed(): void;
+}
+
+/** One room's recording file: lines buffered in memory, appended in the background. */
+export class RoomRecording {
+  readonly #file: Deno.FsFile;
+  readonly #maxBytes: number;
+  readonly #clock: Clock;
+  readonly #start: number;
+  readonly #events: RecordingEvents;
+  #lines: string[] = [];
+  #unflushed = 0;
+  #size = 0;
+  #writing: Promise<void> = Promise.resolve();
+  #ended: Promise<void> | undefined;
+  #broken = false;
+
+  constructor(
+    file: Deno.FsFile,
+    header: RecordingHeader,
+    maxBytes: number,
+    clock: Clock,
+    events: RecordingEvents,
+  ) {
+    this.#file = file;
+    this.#maxBytes = maxBytes;
+    this.#clock = clock;
+    this.#start = clock.now();
+    this.#events = events;
+    this.#push(JSON.stringify(header));
+  }
+
+  /** Milliseconds since the room started (the clock's resolution: whole ms for the system's). */
+  time(): number {
+    return this.#clock.now() - this.#start;
+  }
+
+  /** Append one entry (a JSON array, without its newline). */
+  entry(line: string): void {
+    if (this.#ended !== undefined || this.#broken) return;
+    if (this.#size + line.length + 1 > this.#maxBytes) {
+      void this.end("size limit");
+      return;
+    }
+    this.#push(line);
+  }
+
+  connect(client: ClientId, data: ClientData | undefined): void {
+    const extra = data === undefined ? "" : `,${JSON.stringify(data)}`;
+    this.entry(`["connect",${this.time()},${client}${extra}]`);
+  }
+
+  output(recipient: MessageRecipient, payload: string | Uint8Array): void {
+    this.entry(
+      typeof payload === "string"
+        ? `["out:text",${this.time()},${recipient},${JSON.stringify(payload)}]`
+        : `["out:binary",${this.time()},${recipient},"${toBase64(payload)}"]`,
+    );
+  }
+
+  setTimer(ms: number): void {
+    this.entry(`["out:timer",${this.time()},${ms}]`);
+  }
+
+  closeClient(client: ClientId, code: number, reason: string): void {
+    this.entry(`["out:close",${this.time()},${client},${code},${JSON.stringify(reason)}]`);
+  }
+
+  crash(error: RoomCrashError): void {
+    this.entry(
+      `["out:crash",${this.time()},${JSON.stringify(error.kind)},${JSON.stringify(error.message)}]`,
+    );
+  }
+
+  /** Write out what is buffered (in the background, in order). */
+  flush(): void {
+    if (this.#lines.length === 0) return;
+    const text = this.#lines.join("");
+    this.#lines = [];
+    this.#unflushed = 0;
+    const bytes = new TextEncoder().encode(text);
+    this.#writing = this.#writing.then(async () => {
+      let written = 0;
+      while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+    }).catch((error) => {
+      if (this.#broken) return;
+      this.#broken = true;
+      this.#lines = [];
+      this.#events.failed(error);
+    });
+  }
+
+  /** Stop recording: the last line says why; resolves once everything is on disk. */
+  end(reason: string): Promise<void> {
+    if (this.#ended !== undefined) return this.#ended;
+    this.#push(`["end",${this.time()},${JSON.stringify(reason)}]`);
+    this.flush();
+    // Finished as of now: a newer recording may delete this file while its last lines are still
+    // being written (the open descriptor keeps writing to the unlinked file, harmlessly).
+    this.#events.finished();
+    this.#ended = this.#writing.then(() => {
+      try {
+        this.#file.close();
+      } catch { /* already closed */ }
+      this.#events.closed();
+    });
+    return this.#ended;
+  }
+
+  #push(line: string): void {
+    this.#lines.push(line + "\n");
+    this.#size += line.length + 1;
+    this.#unflushed += line.length + 1;
+    if (this.#unflushed >= FLUSH_BYTES) this.flush();
+  }
+}
