@@ -125,9 +125,10 @@ export const SERVE_FLAGS_HELP = `
       --state <DIR>                     Keep rooms across restarts: snapshot every room to
                                         DIR on shutdown (SIGTERM); a room comes back with
                                         its state at its first connect
-      --snapshot-every <SECONDS>        With --state, also snapshot the rooms that changed
-                                        this often, so a crash loses at most that much
-                                        [default: only at shutdown]
+      --snapshot-every <SECONDS>        With --state (or --cluster: in its Redis), also
+                                        snapshot the rooms that changed this often, so a
+                                        crash loses at most that much [default: only at
+                                        shutdown]
 
       --cluster <REDIS_URL>             Run as a node of the cluster on this Redis
                                         (redis://host:6379): each room on one node, any
@@ -199,8 +200,18 @@ export function serveOptionsFrom(values: ServeFlagValues): ServeOptions {
     state: stateFolder(values.state),
     snapshotEvery: positive(values, "snapshot-every"),
   };
-  if (options.snapshotEvery !== undefined && options.state === undefined) {
-    throw new UsageError("'--snapshot-every' needs '--state <DIR>' (the folder to save to)");
+  if (values.cluster !== undefined && options.state !== undefined) {
+    throw new UsageError(
+      "'--state' cannot be used with '--cluster': a cluster keeps room snapshots in its Redis",
+    );
+  }
+  if (
+    options.snapshotEvery !== undefined && options.state === undefined &&
+    values.cluster === undefined
+  ) {
+    throw new UsageError(
+      "'--snapshot-every' needs '--state <DIR>' (the folder to save to) or '--cluster'",
+    );
   }
   const lease = positive(values, "cluster-lease");
   if (lease !== undefined && lease < 0.2) {

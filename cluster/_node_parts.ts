@@ -34,4 +34,6 @@ export interface NodeParts {
   link(node: string): Promise<NodeLink>;
   /** The node for a new room: undefined for this one. */
   placeNew(): string | undefined;
+  /** A room this node just claimed is about to be created here: load its stored snapshot. */
+  prepare(roomId: string): Promise<void>;
 }

@@ -21,12 +21,17 @@ import { drainNode } from "./drain.ts";
 import type { ForwardingStats } from "./forwarded_client.ts";
 import { Forwarding } from "./forwarding.ts";
 import { LinkPool } from "./link_pool.ts";
+import { LinkFrame } from "./link_protocol.ts";
 import { NodeLease } from "./node_lease.ts";
 import type { NodeLink } from "./node_link.ts";
 import { Placement } from "./placement.ts";
 import { RedisCoordinator } from "./redis_coordinator.ts";
 import { RoomClaims } from "./room_claims.ts";
 import { RoomCreation } from "./room_creation.ts";
+import { RoomMoves, type RoomStateHooks } from "./room_moves.ts";
+import { RedisSnapshotStore } from "./redis_snapshot_store.ts";
+import type { Room } from "../room/room.ts";
+import type { SnapshotStore } from "../snapshot/snapshot_store.ts";
 import type { RoomPlacement, RoomRoute } from "./room_placement.ts";
 
 /** A server's cluster node, as `handler.cluster` shows it. */
@@ -45,6 +50,14 @@ export interface JamsocketClusterNode {
 export interface ClusterNodeConfig {
   readonly logger: Logger;
   readonly strategy: RoomIdStrategy;
+  /**
+   * The server's persistence of rooms: with it, a drain moves rooms to other nodes live, and
+   * rooms come back from their stored snapshots when a node claims them.
+   */
+  readonly state?: RoomStateHooks & {
+    /** Load room `roomId`'s stored snapshot, before it is created here. */
+    prepare(roomId: string): Promise<void>;
+  };
 }
 
 /** What clients of a node that fenced itself are told (close 1012). */
@@ -76,6 +89,8 @@ export class ClusterNode implements RoomPlacement, JamsocketClusterNode {
   readonly #placement: Placement;
   readonly #forwarding: Forwarding;
   readonly #creation: RoomCreation;
+  readonly #moves: RoomMoves | undefined;
+  readonly #snapshotStore: SnapshotStore | undefined;
   readonly #stats: ForwardingStats = { clients: 0 };
   #registry: RoomRegistry | undefined;
   #linkAddress = "";
@@ -97,6 +112,7 @@ export class ClusterNode implements RoomPlacement, JamsocketClusterNode {
     const redis = options.coordinator === undefined
       ? new RedisCoordinator(options.redis!, { prefix: options.keyPrefix, logger })
       : undefined;
+    this.#snapshotStore = redis && new RedisSnapshotStore(redis);
     const coordinator: Coordinator = options.coordinator ?? redis!;
     this.#placement = new Placement(options.placement ?? "least-loaded");
     this.#lease = new NodeLease({
@@ -122,6 +138,10 @@ export class ClusterNode implements RoomPlacement, JamsocketClusterNode {
       isLiveNode: (id) => this.#isLiveNode(id),
       join: (link, channel, room, mayCreate, data) =>
         this.#forwarding.admit(link, channel, room, mayCreate, data),
+      rejoin: (link, channel, room, token) => {
+        if (this.#moves) return this.#moves.rejoin(link, channel, room, token);
+        link.code(LinkFrame.Refused, channel, 503, "Rooms do not move here; reconnect");
+      },
       request: (body) => this.#answer(body),
     }, logger);
     const node = {
@@ -146,9 +166,11 @@ export class ClusterNode implements RoomPlacement, JamsocketClusterNode {
       ask: (call) => this.#ask(call),
       link: (id) => this.#link(id),
       placeNew: () => this.#placement.pick(lease.id, this.#registry?.size ?? 0)?.id,
+      prepare: (roomId) => config.state?.prepare(roomId) ?? Promise.resolve(),
     };
     this.#forwarding = new Forwarding(this.#parts);
     this.#creation = new RoomCreation(this.#parts);
+    this.#moves = config.state && new RoomMoves(this.#parts, config.state);
   }
 
   /** This node's id now (empty until it registered; a new one after each lapse). */
@@ -164,6 +186,16 @@ export class ClusterNode implements RoomPlacement, JamsocketClusterNode {
   /** The address other nodes reach this node's links at. */
   get linkAddress(): string {
     return this.#linkAddress;
+  }
+
+  /** Where this cluster keeps room snapshots (its Redis), if it can. */
+  get snapshotStore(): SnapshotStore | undefined {
+    return this.#snapshotStore;
+  }
+
+  /** The fencing token of this node's claim on `roomId` (what its snapshots carry). */
+  fenceOf(roomId: string): number | undefined {
+    return this.ownership.fenceOf(roomId);
   }
 
   /** Listen for the other nodes, register, and start renewing. */
@@ -208,12 +240,15 @@ export class ClusterNode implements RoomPlacement, JamsocketClusterNode {
   }
 
   /**
-   * Drain: take no new rooms, close this node's rooms with 1012 so their clients reconnect to
-   * other nodes (waiting at most `timeoutMs` for their in-flight events), release them, close the
-   * forwarded clients with 1012, and leave the cluster.
+   * Drain: take no new rooms; move each room that can be snapshotted to another node, live (its
+   * clients that reach it through other nodes stay connected); close the others with 1012 (with
+   * `close`, which may keep their state) so their clients reconnect to other nodes (waiting at
+   * most `timeoutMs` for their in-flight events); release them, close the forwarded clients with
+   * 1012, and leave the cluster.
    */
-  drain(timeoutMs: number): Promise<void> {
+  drain(timeoutMs: number, close?: (room: Room) => Promise<unknown>): Promise<void> {
     this.#draining = true;
+    const moves = this.#moves;
     return this.#drained ??= drainNode({
       lease: this.#lease,
       registry: this.#registry,
@@ -221,7 +256,15 @@ export class ClusterNode implements RoomPlacement, JamsocketClusterNode {
       pool: this.#pool,
       coordinator: this.#parts.coordinator,
       logger: this.#parts.logger,
+      move: moves && ((room) => this.#moveAway(moves, room)),
+      close,
     }, timeoutMs);
+  }
+
+  /** Move `room` to the least-loaded other node, if there is one. */
+  #moveAway(moves: RoomMoves, room: Room): Promise<boolean> {
+    const target = this.#placement.other(this.#lease.id)?.id;
+    return target === undefined ? Promise.resolve(false) : moves.moveOut(room, target);
   }
 
   #info() {
@@ -299,6 +342,9 @@ export class ClusterNode implements RoomPlacement, JamsocketClusterNode {
   async #answer(body: unknown): Promise<unknown> {
     const request = body as { op?: string; room?: string; generated?: boolean };
     if (request.op === "rooms") return roomList(this.#parts.registry);
+    if (request.op === "adopt") {
+      return this.#moves ? await this.#moves.adopt(body) : { status: 501, error: "No moves here" };
+    }
     if (request.op === "create" && typeof request.room === "string") {
       return await this.#creation.answer(request.room, request.generated === true);
     }

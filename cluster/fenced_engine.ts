@@ -7,6 +7,7 @@
  */
 
 import type { RoomEngine, RoomEngineFactory, RoomOutput } from "../room/room_engine.ts";
+import { SnapshotForwarding } from "../room/room_snapshot.ts";
 import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
 
 /** What a fenced engine checks: the lease is proven now (a lapse fences the node on the spot). */
@@ -28,7 +29,7 @@ export function fencedEngines(
   lease: LeaseCheck,
   onClosed: (roomId: string) => void,
 ): RoomEngineFactory {
-  return (roomId, output) => {
+  return (roomId, output, environment, restore) => {
     const fencedOutput: RoomOutput = {
       send(recipient: MessageRecipient, payload: string | Uint8Array) {
         if (lease.valid()) output.send(recipient, payload);
@@ -37,16 +38,22 @@ export function fencedEngines(
       setTimer: (ms) => output.setTimer(ms),
       crash: (error) => output.crash(error),
     };
-    return new FencedEngine(engines(roomId, fencedOutput), lease, () => onClosed(roomId));
+    return new FencedEngine(
+      engines(roomId, fencedOutput, environment, restore),
+      lease,
+      () => onClosed(roomId),
+    );
   };
 }
 
-class FencedEngine implements RoomEngine {
+/** Events pass the lease check; snapshots go to the inner engine (saves carry the fence). */
+class FencedEngine extends SnapshotForwarding implements RoomEngine {
   readonly #inner: RoomEngine;
   readonly #lease: LeaseCheck;
   readonly #onClosed: () => void;
 
   constructor(inner: RoomEngine, lease: LeaseCheck, onClosed: () => void) {
+    super(inner);
     this.#inner = inner;
     this.#lease = lease;
     this.#onClosed = onClosed;

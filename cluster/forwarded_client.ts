@@ -27,6 +27,10 @@ export class RoomMovedError extends Error {
 
 /** How long the owner may take to give a client its place. */
 const JOIN_MS = 5000;
+/** Most bytes a client may send while its room moves between nodes; past it it is closed. */
+const MAX_HELD_BYTES = 16 * 1024 * 1024;
+/** What a client whose room could not follow a move is told (close 1012). */
+const MOVE_FAILED = "Room moved; reconnect";
 /** How long an upgraded socket may take to open (see `server/room_admission.ts`). */
 const OPEN_MS = 5000;
 /**
@@ -54,9 +58,16 @@ export interface ForwardingStats {
  * ```
  */
 export class ForwardedClient implements EntryChannel {
-  readonly #link: NodeLink;
-  readonly #channel: number;
+  #link: NodeLink;
+  #channel: number;
   readonly #stats: ForwardingStats;
+  readonly #room: string;
+  readonly #relink: ((node: string) => Promise<NodeLink>) | undefined;
+  /** The client's frames while its room moves (until the new owner has taken it back). */
+  #held: (string | Uint8Array)[] | undefined;
+  #heldBytes = 0;
+  /** The client left while its room moved: told to the new owner once it took it back. */
+  #leftMoving: [code: number, reason: string] | undefined;
   #socket: ClientSocket | undefined;
   #joined!: { resolve: () => void; reject: (error: Error) => void };
   #delivered = 0;
@@ -65,16 +76,24 @@ export class ForwardedClient implements EntryChannel {
   #unattached: ReturnType<typeof setTimeout> | undefined;
   #gone = false;
 
-  private constructor(link: NodeLink, stats: ForwardingStats) {
+  private constructor(
+    link: NodeLink,
+    stats: ForwardingStats,
+    room: string,
+    relink: ((node: string) => Promise<NodeLink>) | undefined,
+  ) {
     this.#link = link;
     this.#stats = stats;
+    this.#room = room;
+    this.#relink = relink;
     this.#channel = link.openChannel(this);
   }
 
   /**
    * Ask the owner at the other end of `link` for a place in `room` for a client with `data`
    * (JSON). Rejects with an {@linkcode HttpError} (the owner's refusal, or 503 when it does not
-   * answer) or a {@linkcode RoomMovedError}.
+   * answer) or a {@linkcode RoomMovedError}. `relink` reaches another node, for when the room
+   * moves there (without it, a move closes the client with 1012).
    */
   static async reserve(
     link: NodeLink,
@@ -82,8 +101,9 @@ export class ForwardedClient implements EntryChannel {
     mayCreate: boolean,
     data: string | undefined,
     stats: ForwardingStats,
+    relink?: (node: string) => Promise<NodeLink>,
   ): Promise<ForwardedClient> {
-    const client = new ForwardedClient(link, stats);
+    const client = new ForwardedClient(link, stats, room, relink);
     const joined = new Promise<void>((resolve, reject) => client.#joined = { resolve, reject });
     link.join(client.#channel, room, mayCreate, data);
     try {
@@ -124,12 +144,23 @@ export class ForwardedClient implements EntryChannel {
     socket.onmessage = (event) => {
       if (this.#gone) return;
       const data = event.data;
+      const held = this.#held;
+      if (held !== undefined) {
+        held.push(typeof data === "string" ? data : new Uint8Array(data));
+        this.#heldBytes += typeof data === "string" ? data.length : data.byteLength;
+        if (this.#heldBytes > MAX_HELD_BYTES) {
+          this.#finish();
+          closeSocket(socket, CloseCode.PolicyViolation, "Too much sent while the room moved");
+        }
+        return;
+      }
       if (typeof data === "string") this.#link.payload(LinkFrame.Text, this.#channel, data);
       else this.#link.payload(LinkFrame.Binary, this.#channel, new Uint8Array(data));
     };
     socket.onclose = (event) => {
       clearTimeout(lost);
-      this.#leave(event.code, event.reason);
+      if (this.#held !== undefined) this.#leftMoving ??= [event.code, event.reason];
+      else this.#leave(event.code, event.reason);
     };
   }
 
@@ -138,8 +169,49 @@ export class ForwardedClient implements EntryChannel {
   }
 
   refused(status: number, reason: string): void {
-    this.#gone = true;
+    this.#finish();
     this.#joined.reject(status === 0 ? new RoomMovedError(reason) : new HttpError(status, reason));
+  }
+
+  moved(target: string, token: string): void {
+    if (this.#gone || this.#held !== undefined) return;
+    this.#held = [];
+    this.#link.moving(this.#channel);
+    void this.#rejoin(target, token);
+  }
+
+  /** Take the client to its room's new owner; then send what it sent meanwhile. */
+  async #rejoin(target: string, token: string): Promise<void> {
+    try {
+      if (this.#relink === undefined) throw new Error("no way to reach other nodes");
+      const link = await this.#relink(target);
+      if (this.#gone) return;
+      this.#link = link;
+      this.#channel = link.openChannel(this);
+      const joined = new Promise<void>((resolve, reject) => this.#joined = { resolve, reject });
+      link.rejoin(this.#channel, this.#room, token);
+      await withDeadline(joined, JOIN_MS, `Node ${target}`);
+    } catch {
+      this.#held = undefined;
+      this.#finish();
+      if (this.#socket) closeSocket(this.#socket, CloseCode.ServiceRestart, MOVE_FAILED);
+      return;
+    }
+    const held = this.#held!;
+    this.#held = undefined;
+    this.#heldBytes = 0;
+    // The new owner counts its sends from 0: what is still queued here is the old owner's.
+    this.#delivered = this.#socket?.bufferedAmount ?? 0;
+    this.#acked = 0;
+    for (const frame of held) {
+      this.#link.payload(
+        typeof frame === "string" ? LinkFrame.Text : LinkFrame.Binary,
+        this.#channel,
+        frame,
+      );
+    }
+    const left = this.#leftMoving;
+    if (left !== undefined) this.#leave(...left);
   }
 
   send(data: string | ArrayBuffer, bytes: number): void {

@@ -37,6 +37,8 @@ export class ForwardedSocket implements ClientSocket, OwnedChannel {
   readonly #channel: number;
   #sent = 0;
   #acked = 0;
+  /** Resolves a {@linkcode moveTo}: true once the entry node said MOVING. */
+  #moved: ((done: boolean) => void) | undefined;
 
   /** The client on `channel` of `link`. */
   constructor(link: NodeLink, channel: number) {
@@ -75,9 +77,33 @@ export class ForwardedSocket implements ClientSocket, OwnedChannel {
   }
 
   left(code: number, reason: string): void {
+    this.#moved?.(false);
     if (this.readyState === SocketState.Closed) return;
     this.readyState = SocketState.Closed;
     this.onclose?.({ code, reason, wasClean: code !== LINK_LOST } as CloseEvent);
+  }
+
+  /**
+   * The room moves to node `target`: tell the entry node to rejoin it there with `token`.
+   * Resolves with true once the entry node has said it sends nothing more here (every frame it
+   * sent before has been handed to the room), false when the client left or the link broke.
+   */
+  moveTo(target: string, token: string): Promise<boolean> {
+    if (this.readyState !== SocketState.Open || this.#link.closed) return Promise.resolve(false);
+    const { promise, resolve } = Promise.withResolvers<boolean>();
+    this.#moved = (done) => {
+      this.#moved = undefined;
+      resolve(done);
+    };
+    this.#link.move(this.#channel, target, token);
+    return promise;
+  }
+
+  /** The entry node is done with this channel after a MOVE: the client follows its room. */
+  moving(): void {
+    // Closed without a close event: the room does not hear the client leave; it moved.
+    this.readyState = SocketState.Closed;
+    this.#moved?.(true);
   }
 
   acked(bytes: number): void {

@@ -68,6 +68,7 @@ export class Forwarding {
         registry.checkJoinable(roomId);
         const outcome = await parts.claims.acquire(roomId, "join");
         if (outcome.owner !== undefined) return refuse(0, outcome.owner);
+        await parts.prepare(roomId);
       }
       registry.checkJoinable(roomId);
       if (link.owned.get(channel) !== socket) return; // the entry gave up meanwhile
@@ -96,7 +97,10 @@ export class Forwarding {
     if (owner === undefined || owner === parts.lease.id) {
       parts.registry.checkJoinable(roomId);
       const outcome = await parts.claims.acquire(roomId, "join");
-      if (outcome.owner === undefined) return undefined;
+      if (outcome.owner === undefined) {
+        if (!parts.registry.has(roomId)) await parts.prepare(roomId);
+        return undefined;
+      }
       return await this.#reserve(roomId, outcome.owner, data, hops + 1);
     }
     let link: NodeLink;
@@ -115,6 +119,7 @@ export class Forwarding {
         parts.strategy.implicitCreation,
         data === undefined ? undefined : JSON.stringify(data),
         parts.stats,
+        (node) => parts.link(node),
       );
       return (socket) => client.attach(socket);
     } catch (error) {

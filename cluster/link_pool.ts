@@ -42,6 +42,7 @@ export class LinkPool {
       },
       isLiveNode: (id) => host.isLiveNode(id),
       join: (...args) => host.join(...args),
+      rejoin: (...args) => host.rejoin?.(...args),
       request: (body) => host.request(body),
       closed: (link) => this.#forget(link),
     };

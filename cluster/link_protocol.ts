@@ -17,6 +17,8 @@
  * | 4    | BINARY  | bytes                                                           |
  * | 5    | LEAVE   | u16 close code · reason (the client's socket closed)            |
  * | 6    | ACK     | f64 bytes of this channel's sends written to the client so far  |
+ * | 7    | MOVING  | (after MOVE: nothing more will come on this channel)            |
+ * | 8    | REJOIN  | room · move token (a moved client, on a channel to the new owner) |
  *
  * Owner → entry:
  * | type | name        | fields                                                       |
@@ -26,6 +28,7 @@
  * | 18   | SEND_TEXT   | UTF-8 text                                                   |
  * | 19   | SEND_BINARY | bytes                                                        |
  * | 20   | CLOSE       | u16 close code · reason (the room closed the client)         |
+ * | 21   | MOVE        | new owner's node id · move token (the room moves: rejoin it there) |
  *
  * Either way:
  * | type | name    | fields                                              |
@@ -48,11 +51,14 @@ export const LinkFrame = {
   Binary: 4,
   Leave: 5,
   Ack: 6,
+  Moving: 7,
+  Rejoin: 8,
   Joined: 16,
   Refused: 17,
   SendText: 18,
   SendBinary: 19,
   Close: 20,
+  Move: 21,
   Hello: 32,
   Request: 33,
   Reply: 34,
@@ -62,8 +68,8 @@ export const LinkFrame = {
 /** One of the {@linkcode LinkFrame} types. */
 export type LinkFrameType = typeof LinkFrame[keyof typeof LinkFrame];
 
-/** The protocol version a HELLO carries. */
-export const LINK_VERSION = 1;
+/** The protocol version a HELLO carries (2: moves of rooms between nodes). */
+export const LINK_VERSION = 2;
 
 /** Largest frame accepted (a client frame of up to 1 GiB plus its header). */
 export const MAX_LINK_FRAME = 2 ** 30 + 1024;
@@ -146,6 +152,14 @@ export class LinkWriter {
     this.#buffer[this.#length++] = flags;
     this.#short(room);
     if (data !== undefined) this.#put(data);
+    this.#end(start);
+  }
+
+  /** A frame of two `u16 length | UTF-8` fields (MOVE, REJOIN). */
+  shorts(type: LinkFrameType, channel: number, first: string, second: string): void {
+    const start = this.#begin(type, channel, 4 + (first.length + second.length) * 3);
+    this.#short(first);
+    this.#short(second);
     this.#end(start);
   }
 

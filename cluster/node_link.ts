@@ -27,6 +27,8 @@ export interface OwnedChannel {
   acked(bytes: number): void;
   /** The link is gone. */
   lost(): void;
+  /** After a MOVE: the entry node will send nothing more on this channel. */
+  moving?(): void;
 }
 
 /** A client on this node whose room is on the peer (this node is the entry). */
@@ -46,6 +48,8 @@ export interface EntryChannel {
   flushed(all: boolean): boolean;
   /** The link is gone; `reason` is what the client is told (close 1012). */
   lost(reason: string): void;
+  /** The room moves to node `target`: rejoin it there with `token`. */
+  moved?(target: string, token: string): void;
 }
 
 /** What a link asks of its node. */
@@ -62,6 +66,8 @@ export interface LinkHost {
     mayCreate: boolean,
     data: string | undefined,
   ): void;
+  /** The peer brings back a client of a room that moved here, by the move's `token`. */
+  rejoin?(link: NodeLink, channel: number, room: string, token: string): void;
   /** The peer sent a request (room creation, room listing); resolves with the reply. */
   request(body: unknown): Promise<unknown>;
   /** The link closed. */
@@ -217,6 +223,25 @@ export class NodeLink {
   /** Entry → owner: ask for a place in `room`. */
   join(channel: number, room: string, mayCreate: boolean, data: string | undefined): void {
     this.#writer.join(channel, mayCreate ? 1 : 0, room, data);
+    this.#schedule();
+  }
+
+  /** Owner → entry: the channel's room moves to node `target`; rejoin it there with `token`. */
+  move(channel: number, target: string, token: string): void {
+    this.#writer.shorts(LinkFrame.Move, channel, target, token);
+    this.#schedule();
+  }
+
+  /** Entry → owner: after a MOVE, nothing more comes on `channel`, which is done here. */
+  moving(channel: number): void {
+    this.entries.delete(channel);
+    this.#writer.empty(LinkFrame.Moving, channel);
+    this.#schedule();
+  }
+
+  /** Entry → owner: a client of `room` that moved here, on a new channel, with its `token`. */
+  rejoin(channel: number, room: string, token: string): void {
+    this.#writer.shorts(LinkFrame.Rejoin, channel, room, token);
     this.#schedule();
   }
 
@@ -411,6 +436,20 @@ export class NodeLink {
         const data = frame.remaining > 0 ? frame.restText() : undefined;
         this.#host.join(this, id, room, mayCreate, data);
         return;
+      }
+      case LinkFrame.Rejoin: {
+        if (this.peer === "") throw new Error("REJOIN before HELLO");
+        const room = frame.short();
+        return this.#host.rejoin?.(this, id, room, frame.short());
+      }
+      case LinkFrame.Moving: {
+        const channel = this.owned.get(id);
+        this.owned.delete(id);
+        return channel?.moving?.();
+      }
+      case LinkFrame.Move: {
+        const target = frame.short();
+        return this.entries.get(id)?.moved?.(target, frame.short());
       }
       case LinkFrame.Open:
         return this.owned.get(id)?.opened();

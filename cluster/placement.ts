@@ -57,6 +57,21 @@ export class Placement {
   }
 
   /**
+   * The least loaded other node that takes rooms (not `self`, not draining, past its first
+   * lease period), whatever the policy: where a draining node moves its rooms.
+   */
+  other(self: string): LiveNode | undefined {
+    const now = performance.now();
+    let best: (LiveNode & { load: number }) | undefined;
+    for (const node of this.#nodes.values()) {
+      if (node.id === self || node.draining || node.readyAt > now) continue;
+      if (best === undefined || node.load < best.load) best = node;
+    }
+    if (best !== undefined) best.load++;
+    return best;
+  }
+
+  /**
    * The node a new room should go to: `undefined` for this node (`self`, with `rooms` rooms now),
    * or another live node (whose counted load grows by one, so a burst of rooms spreads). While
    * `self` is within its first lease period, any other node that takes rooms goes first.

@@ -207,6 +207,14 @@ export class RedisCoordinator implements Coordinator {
     return typeof reply === "string" ? Number(reply) : undefined;
   }
 
+  /**
+   * Run a Lua script on this coordinator's connection, by its SHA, bounded in time: for stores
+   * that share the connection (room snapshots, `redis_snapshot_store.ts`).
+   */
+  script(what: string, source: string, keys: string[], args: string[]): Promise<unknown> {
+    return this.#run(what, source, keys, args);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

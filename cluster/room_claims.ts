@@ -117,11 +117,36 @@ export class RoomClaims implements RoomOwnership {
       throw new HttpError(503, `Room "${id}" is not owned by this node; try again`);
     }
     const fenced = fencedEngines(engines, this.#options.lease, (room) => this.#closed(room, claim));
-    return (roomId, output) => {
+    return (roomId, output, environment, restore) => {
       claim.hosted = true;
       clearTimeout(claim.orphan);
-      return fenced(roomId, output);
+      return fenced(roomId, output, environment, restore);
     };
+  }
+
+  /** The fencing token of this node's claim on `room`, if it has one. */
+  fenceOf(room: string): number | undefined {
+    return this.#claims.get(room)?.fence;
+  }
+
+  /**
+   * Hold the claim on `room` that the coordinator transferred to this node with `fence` (a room
+   * moving in from another node), as if acquired here.
+   */
+  adopt(room: string, fence: number): void {
+    const claim: Claim = { fence, hosted: false, orphan: undefined };
+    claim.orphan = setTimeout(() => {
+      if (!claim.hosted && this.#claims.get(room) === claim) this.#closed(room, claim);
+    }, ORPHAN_MS);
+    this.#claims.set(room, claim);
+  }
+
+  /** Drop the claim on `room` without releasing it (it was transferred to another node). */
+  forget(room: string): void {
+    const claim = this.#claims.get(room);
+    if (claim === undefined) return;
+    clearTimeout(claim.orphan);
+    this.#claims.delete(room);
   }
 
   /** Give back the claim on `room`, whose room could not be created after all. */

@@ -100,6 +100,7 @@ export class RoomCreation {
       );
     }
     try {
+      await this.#parts.prepare(room);
       return create().id;
     } catch (error) {
       claims.abandon(room);

@@ -6,12 +6,7 @@
  */
 
 import type { RoomCrashError, RoomEngine } from "../room/room_engine.ts";
-import {
-  type RoomEvent,
-  type ServiceState,
-  type SnapshotEngine,
-  snapshotEngine,
-} from "../room/room_snapshot.ts";
+import { SnapshotForwarding } from "../room/room_snapshot.ts";
 import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
 import type { Clock } from "../util/clock.ts";
 import { type RecordingHeader, toBase64 } from "./record_format.ts";
@@ -23,37 +18,14 @@ const FLUSH_BYTES = 64 * 1024;
  * An engine that records each event before handing it on. Snapshots go to the inner engine (a
  * restored room's recording starts at the restore).
  */
-export class RecordingEngine implements RoomEngine, SnapshotEngine {
+export class RecordingEngine extends SnapshotForwarding implements RoomEngine {
   readonly #inner: RoomEngine;
-  readonly #snapshots: SnapshotEngine | undefined;
   readonly #recording: RoomRecording;
 
   constructor(inner: RoomEngine, recording: RoomRecording) {
+    super(inner);
     this.#inner = inner;
-    this.#snapshots = snapshotEngine(inner);
     this.#recording = recording;
-  }
-
-  get canSnapshot(): boolean {
-    return this.#snapshots !== undefined;
-  }
-  get hibernated(): boolean {
-    return this.#snapshots?.hibernated ?? false;
-  }
-  snapshot(atCapture?: () => void): Promise<ServiceState> {
-    return this.#snapshots!.snapshot(atCapture);
-  }
-  hibernate(): Promise<number | undefined> {
-    return this.#snapshots!.hibernate();
-  }
-  pause(): Promise<void> {
-    return this.#snapshots!.pause();
-  }
-  resume(): void {
-    this.#snapshots!.resume();
-  }
-  takeHeld(): RoomEvent[] {
-    return this.#snapshots!.takeHeld();
   }
 
   connect(client: ClientId, data?: ClientData): void {

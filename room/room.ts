@@ -13,7 +13,13 @@ import type { Logger } from "../util/logger.ts";
 import type { Metrics } from "../http/metrics.ts";
 import { utf8Length } from "../util/utf8.ts";
 import type { RoomCrashError, RoomEngine, RoomEngineFactory, RoomOutput } from "./room_engine.ts";
-import { type RoomSnapshot, type SnapshotEngine, snapshotEngine } from "./room_snapshot.ts";
+import {
+  replayEvents,
+  type RoomEvent,
+  type RoomSnapshot,
+  type SnapshotEngine,
+  snapshotEngine,
+} from "./room_snapshot.ts";
 import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
 import type { ShutdownPolicy } from "./shutdown_policy.ts";
 
@@ -107,13 +113,15 @@ export class Room {
    * Create the room and start its service through `engineFactory`: a fresh one, or, given
    * `restored`, the room as it was when that snapshot was taken — its next client id, its timer
    * (less the time since), its service's state. The snapshot's clients are gone: the service
-   * hears each of them leave before anything else.
+   * hears each of them leave before anything else — unless the room `moved` here with its
+   * clients (from another node), who then come back with {@linkcode adopt}.
    */
   constructor(
     id: string,
     engineFactory: RoomEngineFactory,
     config: RoomConfig,
     restored?: RoomSnapshot,
+    moved = false,
   ) {
     this.id = id;
     this.#config = config;
@@ -132,7 +140,7 @@ export class Room {
       const elapsed = Math.max(0, Date.now() - restored.takenAt);
       this.#engine = engineFactory(id, output, undefined, {
         state: restored.service,
-        departed: true,
+        departed: !moved,
         timerMs: restored.timerMs === undefined
           ? undefined
           : Math.max(0, restored.timerMs - elapsed),
@@ -302,18 +310,50 @@ export class Room {
   }
 
   /**
+   * Take back a client the room had before it moved here (from another node): it keeps its id,
+   * and the service is not told it connected (it knows it already).
+   */
+  adopt(id: ClientId, socket: ClientSocket): void {
+    const client = new Client(id, socket, this.#config.limits.maxMessagesPerSecond);
+    if (this.#closedWith) return closeSocket(socket, ...this.#closedWith);
+    this.#nextClientId = Math.max(this.#nextClientId, id + 1);
+    if (this.#present.size === 0) this.#config.onOccupied?.(this);
+    this.#present.add(client);
+    this.#clients.set(id, client);
+    this.#clock.clearTimeout(this.#shutdownTimer);
+    socket.binaryType = "arraybuffer";
+    socket.onmessage = (event) => this.#receive(client, event.data);
+    socket.onclose = () => this.#leave(client);
+  }
+
+  /**
+   * Run `events` that the room received on another node while it was paused there (it moved
+   * here), in order, before anything that comes after.
+   */
+  replay(events: readonly RoomEvent[]): void {
+    if (events.length > 0) this.#lastActivity = this.#clock.now();
+    replayEvents(this.#engine, events);
+  }
+
+  /** The clients whose socket is open, by id, in join order. */
+  sockets(): [ClientId, ClientSocket][] {
+    return [...this.#clients].map(([id, client]) => [id, client.socket]);
+  }
+
+  /**
    * Close the room: every client gets `code` and `reason`, the timers stop, the room leaves its
    * registry at once (a new connection to its id starts a fresh room), and the returned Promise
-   * resolves when the events already received have run.
+   * resolves when the events already received have run. With `closeSockets` false the sockets
+   * are left as they are (the room moved to another node, and its clients with it).
    */
-  close(code: CloseCode, reason: string): Promise<void> {
+  close(code: CloseCode, reason: string, closeSockets = true): Promise<void> {
     if (this.#closing) return this.#closing;
     this.#closedWith = [code, reason];
     this.#clock.clearTimeout(this.#timer);
     this.#clock.clearTimeout(this.#shutdownTimer);
     for (const client of this.#present) {
       client.gone = true;
-      closeSocket(client.socket, code, reason);
+      if (closeSockets) closeSocket(client.socket, code, reason);
     }
     this.#present.clear();
     this.#clients.clear();

@@ -50,6 +50,8 @@ export interface RoomRegistryConfig {
   readonly saved?: SavedRooms;
   /** Called as each room closes, for whatever reason, once it has left the registry. */
   readonly onRoomClosed?: (room: Room) => void;
+  /** Called once each room is created (and registered). */
+  readonly onRoomCreated?: (room: Room) => void;
 }
 
 /**
@@ -195,13 +197,26 @@ export class RoomRegistry {
     }
   }
 
-  #create(id: string): Room {
+  /**
+   * Create room `id` from `snapshot` of it, taken on another node that hands it over with its
+   * clients (they come back with `room.adopt`): a room that exists already, under any strategy.
+   *
+   * @throws {HttpError} 409 (it is alive here), 503 (no capacity, not owned).
+   */
+  createMoved(id: string, snapshot: RoomSnapshot): Room {
+    if (this.#rooms.has(id)) throw new HttpError(409, `Room "${id}" already exists`);
+    return this.#create(id, snapshot);
+  }
+
+  #create(id: string, moved?: RoomSnapshot): Room {
     const engines = this.#config.ownership?.create(id, this.#engineFactory) ?? this.#engineFactory;
     this.#checkCapacity();
-    const room = new Room(id, engines, this.#roomConfig, this.#config.saved?.take(id));
+    const restored = moved ?? this.#config.saved?.take(id);
+    const room = new Room(id, engines, this.#roomConfig, restored, moved !== undefined);
     if (!room.closed) this.#rooms.set(id, room);
     this.#config.room.metrics.roomsCreated++;
     this.#config.room.logger.debug(`Created room "${id}"`);
+    this.#config.onRoomCreated?.(room);
     return room;
   }
 }

@@ -179,3 +179,47 @@ export function replayEvents(engine: EventSink, events: readonly RoomEvent[]): v
     }
   }
 }
+
+/**
+ * The snapshot side of an engine that wraps another (recording, fencing): every call goes to the
+ * inner engine's, when it has one. Extend it and implement the events.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { SnapshotForwarding } from "./room_snapshot.ts";
+ *
+ * class Wrapper extends SnapshotForwarding {}
+ * assert.equal(new Wrapper({}).canSnapshot, false);
+ * ```
+ */
+export class SnapshotForwarding implements SnapshotEngine {
+  readonly #inner: SnapshotEngine | undefined;
+
+  /** Forward to `inner`'s snapshot side. */
+  constructor(inner: object) {
+    this.#inner = snapshotEngine(inner);
+  }
+
+  get canSnapshot(): boolean {
+    return this.#inner !== undefined;
+  }
+  get hibernated(): boolean {
+    return this.#inner?.hibernated ?? false;
+  }
+  snapshot(atCapture?: () => void): Promise<ServiceState> {
+    return this.#inner!.snapshot(atCapture);
+  }
+  hibernate(): Promise<number | undefined> {
+    return this.#inner!.hibernate();
+  }
+  pause(): Promise<void> {
+    return this.#inner!.pause();
+  }
+  resume(): void {
+    this.#inner!.resume();
+  }
+  takeHeld(): RoomEvent[] {
+    return this.#inner!.takeHeld();
+  }
+}

@@ -26,6 +26,7 @@ import { WasmService } from "../wasm/host.ts";
 import { createHash } from "node:crypto";
 import { Hibernator } from "../snapshot/hibernation.ts";
 import { RoomPersistence } from "../snapshot/room_persistence.ts";
+import { DRAIN_REASON } from "../cluster/drain.ts";
 import { FileSnapshotStore } from "../snapshot/snapshot_store.ts";
 import type { Room } from "../room/room.ts";
 import { DEFAULT_MAX_ROOMS, type HandlerOptions } from "./handler_options.ts";
@@ -101,7 +102,22 @@ export function createHandler(
   const strategy = typeof options.rooms === "object"
     ? options.rooms
     : parseRoomIdStrategy(options.rooms ?? "implicit");
-  const cluster = options.cluster && new ClusterNode(options.cluster, { logger, strategy });
+  if (options.cluster && typeof options.state === "string") {
+    throw new RangeError(
+      "state cannot be a folder in a cluster: rooms move between machines, so their snapshots are kept in the cluster's Redis",
+    );
+  }
+  const cluster: ClusterNode | undefined = options.cluster && new ClusterNode(options.cluster, {
+    logger,
+    strategy,
+    state: {
+      check: (id, bytes) => persistence.check(id, bytes),
+      saved: (room) => persistence.saveNow(room),
+      keep: (room) => persistence.keep(room),
+      store: (id, bytes) => persistence.saveBytes(id, bytes),
+      prepare: (id) => persistence.prepare(id),
+    },
+  });
   const recorder = options.record === undefined ? undefined : new Recorder(
     typeof options.record === "string" ? { dir: options.record } : options.record,
     logger,
@@ -112,11 +128,15 @@ export function createHandler(
       : rt.engineFactory;
   const hibernateAfter = seconds(options.hibernateAfter, "hibernateAfter");
   const snapshotEvery = seconds(options.snapshotEvery, "snapshotEvery");
-  if (snapshotEvery > 0 && options.state === undefined) {
+  if (snapshotEvery > 0 && options.state === undefined && !cluster) {
     throw new RangeError("snapshotEvery needs state (a folder or a SnapshotStore to save to)");
   }
-  const persistence = new RoomPersistence({
-    store: typeof options.state === "string" ? new FileSnapshotStore(options.state) : options.state,
+  const persistence: RoomPersistence = new RoomPersistence({
+    store: typeof options.state === "string"
+      ? new FileSnapshotStore(options.state)
+      : options.state ?? cluster?.snapshotStore,
+    fence: cluster && ((roomId) => cluster.fenceOf(roomId)),
+    saveRestored: cluster !== undefined,
     logger,
     metrics,
     snapshots: () => runtime.snapshots,
@@ -124,9 +144,9 @@ export function createHandler(
   });
   if ((hibernateAfter > 0 || persistence.store) && runtime.snapshotRefusal !== undefined) {
     logger.warn(
-      `Rooms will not ${
-        hibernateAfter > 0 ? "hibernate or " : ""
-      }persist: ${runtime.snapshotRefusal}`,
+      `Rooms will not ${hibernateAfter > 0 ? "hibernate or " : ""}persist${
+        cluster ? " or move between nodes" : ""
+      }: ${runtime.snapshotRefusal}`,
     );
   }
   const registry: RoomRegistry = new RoomRegistry(engineFactory(runtime, service), {
@@ -144,6 +164,7 @@ export function createHandler(
     },
     saved: persistence,
     onRoomClosed: (room) => persistence.closed(room),
+    onRoomCreated: (room) => persistence.created(room),
   });
   cluster?.start(registry);
   const hibernator = hibernateAfter > 0
@@ -296,7 +317,12 @@ export function createHandler(
       hibernator?.stop();
       persistence.stop();
       const seconds = options.shutdownTimeout ?? 10;
-      if (cluster) return await cluster.drain(seconds * 1000).then(() => runtime.close());
+      if (cluster) {
+        const close = persistence.store
+          ? (room: Room) => keep(room, CloseCode.ServiceRestart, DRAIN_REASON, false)
+          : undefined;
+        return await cluster.drain(seconds * 1000, close).then(() => runtime.close());
+      }
       const code = CloseCode.GoingAway;
       const reason = "Server shutting down";
       let saved = 0;

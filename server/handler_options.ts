@@ -142,12 +142,14 @@ export interface HandlerOptions extends IsolationOptions {
    * {@linkcode SnapshotStore}. A graceful shutdown (SIGTERM, `shutdown()`) snapshots every room;
    * a room comes back with its state at its first connect after the restart, and its service
    * hears the clients it had leave first. A stored snapshot that is corrupt, truncated, or of
-   * another build or service is refused with one log line and the room starts fresh.
+   * another build or service is refused with one log line and the room starts fresh. In a
+   * cluster, snapshots are kept in the cluster's Redis without this option (a folder is refused:
+   * rooms move between machines).
    */
   state?: string | SnapshotStore;
   /**
-   * With `state`: seconds between snapshots of the rooms that changed, so that a crash
-   * (`kill -9`) loses at most that much. `0` saves only at a graceful shutdown.
+   * With `state` (or in a cluster): seconds between snapshots of the rooms that changed, so that
+   * a crash (`kill -9`) loses at most that much. `0` saves only at a graceful shutdown.
    * @default {0}
    */
   snapshotEvery?: number;

@@ -32,8 +32,17 @@ export interface PersistenceConfig {
   readonly snapshots: () => ServiceSnapshots | undefined;
   /** Why the service running now cannot be snapshotted, when it cannot. */
   readonly refusal: () => string | undefined;
-  /** A room's fencing token for the snapshots this server writes. @default {() => 0} */
-  readonly fence?: (roomId: string) => number;
+  /**
+   * A room's fencing token for the snapshots this server writes (in a cluster: its claim; none
+   * for a room it does not own, whose stored snapshot it then never deletes). Without it, 0.
+   */
+  readonly fence?: (roomId: string) => number | undefined;
+  /**
+   * Save a room restored from the store as soon as it is created (in a cluster: its snapshot then
+   * carries the new owner's fencing token, so a stale owner can no longer overwrite it).
+   * @default {false}
+   */
+  readonly saveRestored?: boolean;
   /** The clock the periodic snapshots run on. @default {SYSTEM_CLOCK} */
   readonly clock?: Clock;
 }
@@ -62,6 +71,8 @@ export class RoomPersistence implements SavedRooms {
   readonly #savedAt = new WeakMap<Room, number>();
   /** Room ids with a snapshot in the store (written or read by this server). */
   readonly #stored = new Set<string>();
+  /** Rooms taken from the store, to be saved as soon as they are created. */
+  readonly #saveOnCreation = new Set<string>();
   #periodic: TimerHandle | undefined;
   #stopped = false;
 
@@ -84,6 +95,7 @@ export class RoomPersistence implements SavedRooms {
     const snapshot = this.#pending.get(id);
     if (snapshot === undefined) return undefined;
     this.#pending.delete(id);
+    if (this.#config.saveRestored) this.#saveOnCreation.add(id);
     this.#config.metrics.roomsRestored++;
     const seconds = Math.max(0, (Date.now() - snapshot.takenAt) / 1000);
     this.#config.logger.info(
@@ -131,12 +143,46 @@ export class RoomPersistence implements SavedRooms {
     return saving;
   }
 
+  /** A room was created: one restored from the store is saved now, with `saveRestored`. */
+  created(room: Room): void {
+    if (this.#saveOnCreation.delete(room.id)) this.saveNow(room);
+  }
+
+  /** Save `room` now (in the background), when there is a store. */
+  saveNow(room: Room): void {
+    if (this.#config.store === undefined || !room.canSnapshot) return;
+    const stamp = room.lastActivity;
+    const saving = room.snapshot().then((snapshot) => this.#save(room.id, snapshot));
+    this.#track(room.id, saving);
+    saving.then(() => this.#savedAt.set(room, stamp), () => {});
+  }
+
+  /**
+   * Check that the snapshot in `bytes` can restore room `id` here (a room moving in from another
+   * node); resolves with it.
+   *
+   * @throws {Error} with the one-line reason it cannot.
+   */
+  check(id: string, bytes: Uint8Array): RoomSnapshot {
+    const checked = this.#check(id, bytes);
+    if (typeof checked === "string") throw new Error(checked.split("\n")[0]);
+    return checked;
+  }
+
+  /** `room` leaves with its state kept elsewhere (it moved): its stored snapshot stays. */
+  keep(room: Room): void {
+    this.#keeping.add(room);
+  }
+
   /** A room closed. Unless it closed to be kept, it was destroyed: its stored snapshot goes. */
   closed(room: Room): void {
     if (this.#keeping.has(room) || !this.#stored.has(room.id)) return;
     this.#stored.delete(room.id);
+    const fence = this.#config.fence?.(room.id);
+    // With fencing tokens (a cluster), a room this server no longer owns is not its to delete.
+    if (this.#config.fence !== undefined && fence === undefined) return;
     const store = this.#config.store!;
-    const deleting = store.delete(room.id).catch((error) =>
+    const deleting = store.delete(room.id, fence).catch((error) =>
       this.#config.logger.error(
         `Cannot delete the snapshot of room "${room.id}" in ${store.where(room.id)}: ${
           describeError(error)
@@ -206,6 +252,13 @@ export class RoomPersistence implements SavedRooms {
     const store = this.#config.store;
     if (store === undefined) return undefined;
     const bytes = encodeSnapshot(snapshot, this.#config.fence?.(id) ?? 0);
+    return await this.saveBytes(id, bytes);
+  }
+
+  /** Store encoded snapshot `bytes` of room `id`; resolves with their length (undefined: no store). */
+  async saveBytes(id: string, bytes: Uint8Array): Promise<number | undefined> {
+    const store = this.#config.store;
+    if (store === undefined) return undefined;
     try {
       await store.save(id, bytes);
     } catch (error) {

@@ -27,8 +27,11 @@ export interface SnapshotStore {
    * @throws {StaleSnapshotError} when the stored snapshot has a higher fencing token.
    */
   save(roomId: string, bytes: Uint8Array): Promise<void>;
-  /** Forget `roomId`'s snapshot (the room was destroyed). */
-  delete(roomId: string): Promise<void>;
+  /**
+   * Forget `roomId`'s snapshot (the room was destroyed) — given a fencing token, only if the
+   * stored snapshot's is not higher (a stale owner cannot delete the new owner's state).
+   */
+  delete(roomId: string, fence?: number): Promise<void>;
   /** Put a refused snapshot aside (kept for a look, never read again). */
   setAside(roomId: string): Promise<void>;
 }
@@ -117,8 +120,10 @@ export class FileSnapshotStore implements SnapshotStore {
     return saving;
   }
 
-  async delete(roomId: string): Promise<void> {
+  async delete(roomId: string, fence?: number): Promise<void> {
     await this.#saving.get(roomId)?.catch(() => {});
+    const stored = fence === undefined ? undefined : await storedFence(this.where(roomId));
+    if (stored !== undefined && stored > fence!) return;
     try {
       await Deno.remove(this.where(roomId));
     } catch (error) {
@@ -199,8 +204,12 @@ export class MemorySnapshotStore implements SnapshotStore {
     return Promise.resolve();
   }
 
-  delete(roomId: string): Promise<void> {
-    this.snapshots.delete(roomId);
+  delete(roomId: string, fence?: number): Promise<void> {
+    const stored = this.snapshots.get(roomId);
+    const before = stored && fenceOf(stored);
+    if (fence === undefined || before === undefined || before <= fence) {
+      this.snapshots.delete(roomId);
+    }
     return Promise.resolve();
   }
 

@@ -69,15 +69,16 @@ export async function startCluster(
   };
 }
 
-/** Start `jamsocket serve` of the cluster service as a child process, named `name`. */
+/** Start `jamsocket serve` of the cluster service (or `service`) as a child process, named `name`. */
 export async function startNodeProcess(
   redis: RedisServer,
   name: string,
   extra: string[] = [],
+  service: string = CLUSTER_SERVICE,
 ): Promise<CliProcess> {
   const node = await startCli([
     "serve",
-    CLUSTER_SERVICE,
+    service,
     "--cluster",
     redis.url,
     "--cluster-lease",
@@ -86,6 +87,39 @@ export async function startNodeProcess(
   ], { env: { NODE_NAME: name } });
   await node.waitFor(/Cluster: node \w+ registered/);
   return node;
+}
+
+/**
+ * Start node processes named `names` (rooms placed where their first client lands, plus `extra`
+ * flags), and wait until each is in the cluster view and past its first lease period.
+ */
+export async function startNodes(
+  redis: RedisServer,
+  names: string[],
+  extra: string[] = [],
+  service: string = CLUSTER_SERVICE,
+): Promise<CliProcess[]> {
+  const started = await Promise.all(
+    names.map((name) => startNodeProcess(redis, name, ["--placement", "local", ...extra], service)),
+  );
+  await waitUntil(async () => {
+    const view = await (await fetch(`http://127.0.0.1:${started[0].port}/cluster`)).json();
+    return view.nodes.length === names.length;
+  }, "every node in the cluster view");
+  await new Promise((resolve) => setTimeout(resolve, TEST_LEASE_MS + 100));
+  return started;
+}
+
+/** Stop node processes (resuming any that was paused first). */
+export async function stopNodes(processes: CliProcess[]): Promise<void> {
+  for (const process of processes) {
+    try {
+      process.process.kill("SIGCONT");
+    } catch {
+      // already gone
+    }
+  }
+  await Promise.all(processes.map((process) => process.stop()));
 }
 
 /** `who` through `client`: [instance, client id, clients in the room, node name]. */

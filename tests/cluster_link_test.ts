@@ -51,6 +51,9 @@ Deno.test("LinkWriter and LinkReader round-trip every frame, also split across r
   writer.code(LinkFrame.Close, 4, 1008, "too fast");
   writer.number(LinkFrame.Ack, 5, 123456789012);
   writer.hello("a", "b");
+  writer.shorts(LinkFrame.Move, 6, "node-b", "token-1");
+  writer.shorts(LinkFrame.Rejoin, 7, "lobby é", "token-1");
+  writer.empty(LinkFrame.Moving, 6);
   const bytes = writer.take();
   const reader = new LinkReader();
   const seen: string[] = [];
@@ -74,6 +77,13 @@ Deno.test("LinkWriter and LinkReader round-trip every frame, also split across r
           break;
         case LinkFrame.Hello:
           seen.push(`hello ${frame.u8()} ${frame.short()} ${frame.short()}`);
+          break;
+        case LinkFrame.Move:
+        case LinkFrame.Rejoin:
+          seen.push(`${frame.type} ${frame.channel} ${frame.short()} ${frame.short()}`);
+          break;
+        case LinkFrame.Moving:
+          seen.push(`moving ${frame.channel} ${frame.remaining}`);
       }
     }
   }
@@ -83,7 +93,10 @@ Deno.test("LinkWriter and LinkReader round-trip every frame, also split across r
     "binary 3 1,2,3",
     "close 4 1008 too fast",
     "ack 5 123456789012",
-    "hello 1 a b",
+    "hello 2 a b",
+    "21 6 node-b token-1",
+    "8 7 lobby é token-1",
+    "moving 6 0",
   ]);
   assert.throws(
     () => [...new LinkReader().push(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0]))],

@@ -6,35 +6,14 @@
 import assert from "node:assert/strict";
 import { CloseCode } from "../room/close_code.ts";
 import { cliOutput, type CliProcess } from "./_cli.ts";
-import { TestClient, waitUntil } from "./_client.ts";
-import { connectWhenHealed, startNodeProcess, TEST_LEASE_MS, who } from "./_cluster.ts";
+import { TestClient } from "./_client.ts";
+import { connectWhenHealed, startNodes, stopNodes, TEST_LEASE_MS, who } from "./_cluster.ts";
 import { RedisServer } from "./_redis.ts";
 
 const url = (node: CliProcess, room: string) => `ws://127.0.0.1:${node.port}/ws/${room}`;
 
-/** Start `names.length` nodes, each named, placing rooms where their first client lands. */
-async function nodes(redis: RedisServer, names: string[]): Promise<CliProcess[]> {
-  const started = await Promise.all(
-    names.map((name) => startNodeProcess(redis, name, ["--placement", "local"])),
-  );
-  await waitUntil(async () => {
-    const view = await (await fetch(`http://127.0.0.1:${started[0].port}/cluster`)).json();
-    return view.nodes.length === names.length;
-  }, "every node in the cluster view");
-  await new Promise((resolve) => setTimeout(resolve, TEST_LEASE_MS + 100));
-  return started;
-}
-
-async function stopAll(processes: CliProcess[]): Promise<void> {
-  for (const process of processes) {
-    try {
-      process.process.kill("SIGCONT");
-    } catch {
-      // already gone
-    }
-  }
-  await Promise.all(processes.map((process) => process.stop()));
-}
+const nodes = (redis: RedisServer, names: string[]) => startNodes(redis, names);
+const stopAll = stopNodes;
 
 Deno.test("cluster process: kill -9 of the owner → its clients get 1012 and the room is back on a live node within the lease", async () => {
   await using redis = await RedisServer.start();

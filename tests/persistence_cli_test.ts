@@ -88,7 +88,7 @@ Deno.test("jamsocket serve: the state flags' errors are one line each", async ()
     const cases: [string[], string][] = [
       [
         ["--snapshot-every", "5"],
-        "error: '--snapshot-every' needs '--state <DIR>' (the folder to save to)",
+        "error: '--snapshot-every' needs '--state <DIR>' (the folder to save to) or '--cluster'",
       ],
       [["--state", file], `error: Invalid value for '--state': "${file}": not a folder`],
       [
