@@ -62,6 +62,8 @@ export class Recorder {
   /** Finished recordings, oldest first (deleted first when there are too many). */
   readonly #finished: string[];
   readonly #open = new Set<RoomRecording>();
+  /** Deletions of old recordings under way. */
+  readonly #removing = new Set<Promise<void>>();
   #count: number;
   #sequence = 0;
   #flusher: ReturnType<typeof setInterval> | undefined;
@@ -124,32 +126,30 @@ export class Recorder {
     };
   }
 
+  /** Delete the oldest finished recordings until at most `keep` are in the folder (in the background). */
+  #rotate(keep: number): void {
+    while (this.#count > keep && this.#finished.length > 0) {
+      const removing: Promise<void> = Deno.remove(this.#finished.shift()!).catch(() => {})
+        .finally(() => this.#removing.delete(removing));
+      this.#removing.add(removing);
+      this.#count--;
+    }
+  }
+
   /** Flush and close every open recording. */
   async close(): Promise<void> {
     clearInterval(this.#flusher);
     this.#flusher = undefined;
     await Promise.all([...this.#open].map((recording) => recording.end("server stopped")));
+    await Promise.all(this.#removing);
   }
 
   #start(roomId: string, service: RecordedService): RoomRecording | undefined {
-    while (this.#count >= this.#options.maxFiles && this.#finished.length > 0) {
-      const oldest = this.#finished.shift()!;
-      try {
-        Deno.removeSync(oldest);
-      } catch { /* already gone */ }
-      this.#count--;
-    }
+    this.#rotate(this.#options.maxFiles - 1);
     const started = new Date();
     const name = `${fileSafe(roomId)}.${started.toISOString().replace(/[:.]/g, "-")}.${this
       .#sequence++}.jsonl`;
     const path = join(this.#options.dir, name);
-    let file: Deno.FsFile;
-    try {
-      file = Deno.openSync(path, { write: true, createNew: true });
-    } catch (error) {
-      this.#logger.error(`Cannot record room "${roomId}" at ${path}: ${describeError(error)}`);
-      return undefined;
-    }
     this.#count++;
     const header: RecordingHeader = {
       jamsocketRecording: 1,
@@ -161,11 +161,14 @@ export class Recorder {
         : {}),
       started: started.toISOString(),
     };
-    const recording = new RoomRecording(file, header, this.#options.maxBytesPerRoom, this.#clock, {
+    const recording = new RoomRecording(path, header, this.#options.maxBytesPerRoom, this.#clock, {
       failed: (error) =>
-        this.#logger.error(`Recording of room "${roomId}" stopped: ${describeError(error)}`),
-      finished: () => this.#finished.push(path),
+        this.#logger.error(
+          `Recording of room "${roomId}" at ${path} stopped: ${describeError(error)}`,
+        ),
       closed: () => {
+        this.#finished.push(path);
+        this.#rotate(this.#options.maxFiles);
         this.#open.delete(recording);
         if (this.#open.size === 0) {
           clearInterval(this.#flusher);

@@ -1,6 +1,7 @@
 /**
  * One room's recording: lines formatted on the hot path, buffered in memory and appended to its
- * file in the background; and the engine wrapper that records each event before handing it on.
+ * file in the background (about every 100 ms, opening it only to write); and the engine wrapper
+ * that records each event before handing it on.
  *
  * @module
  */
@@ -61,15 +62,14 @@ export class RecordingEngine extends SnapshotForwarding implements RoomEngine {
 export interface RecordingEvents {
   /** Writing failed: the recording stopped. */
   failed(error: unknown): void;
-  /** The recording ended (its last lines may still be on their way to the file). */
-  finished(): void;
-  /** The file is written and closed. */
+  /** The recording ended and its file is written. */
   closed(): void;
 }
 
 /** One room's recording file: lines buffered in memory, appended in the background. */
 export class RoomRecording {
-  readonly #file: Deno.FsFile;
+  /** Where the recording goes; a file is opened only while a flush writes to it. */
+  readonly path: string;
   readonly #maxBytes: number;
   readonly #clock: Clock;
   readonly #start: number;
@@ -80,15 +80,17 @@ export class RoomRecording {
   #writing: Promise<void> = Promise.resolve();
   #ended: Promise<void> | undefined;
   #broken = false;
+  #created = false;
 
+  /** Record into `path` (which must not exist yet), starting with `header`. */
   constructor(
-    file: Deno.FsFile,
+    path: string,
     header: RecordingHeader,
     maxBytes: number,
     clock: Clock,
     events: RecordingEvents,
   ) {
-    this.#file = file;
+    this.path = path;
     this.#maxBytes = maxBytes;
     this.#clock = clock;
     this.#start = clock.now();
@@ -146,8 +148,11 @@ export class RoomRecording {
     this.#unflushed = 0;
     const bytes = new TextEncoder().encode(text);
     this.#writing = this.#writing.then(async () => {
-      let written = 0;
-      while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+      // Open, append, close: a room keeps no descriptor between flushes (10,000 recorded rooms
+      // must not take 10,000 descriptors from the sockets).
+      const first = !this.#created;
+      this.#created = true;
+      await Deno.writeFile(this.path, bytes, first ? { createNew: true } : { append: true });
     }).catch((error) => {
       if (this.#broken) return;
       this.#broken = true;
@@ -161,15 +166,7 @@ export class RoomRecording {
     if (this.#ended !== undefined) return this.#ended;
     this.#push(`["end",${this.time()},${JSON.stringify(reason)}]`);
     this.flush();
-    // Finished as of now: a newer recording may delete this file while its last lines are still
-    // being written (the open descriptor keeps writing to the unlinked file, harmlessly).
-    this.#events.finished();
-    this.#ended = this.#writing.then(() => {
-      try {
-        this.#file.close();
-      } catch { /* already closed */ }
-      this.#events.closed();
-    });
+    this.#ended = this.#writing.then(() => this.#events.closed());
     return this.#ended;
   }
 

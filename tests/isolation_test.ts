@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { CloseCode } from "../room/close_code.ts";
 import { loadWasmService, type WasmService } from "../wasm/host.ts";
 import type { ServeOptions } from "../server.ts";
-import { TestClient } from "./_client.ts";
+import { TestClient, waitUntil } from "./_client.ts";
 import { childCpuTicks, startCli } from "./_cli.ts";
 import { fixture } from "./_fixtures.ts";
 import { startServer, type TestServer } from "./_server.ts";
@@ -124,6 +124,16 @@ Deno.test("an unmetered room that spins in a room host is stopped by the watchdo
     metering: false,
   });
   await server.server.handler.replaceService(service);
+  // Both hosts must be up, or both rooms would go to the one that is (a loaded machine starts
+  // processes slowly) and the healthy room would share the hog's fate.
+  await waitUntil(
+    async () => {
+      const text = await (await fetch(`${server.http}/metrics`)).text();
+      return /^jamsocket_room_hosts 2$/m.test(text);
+    },
+    "both room hosts",
+    15_000,
+  );
   const healthy = await server.connect("healthy");
   await echo(healthy, "warm");
   const hog = await server.connect("hog");
