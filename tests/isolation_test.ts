@@ -126,14 +126,16 @@ Deno.test("an unmetered room that spins in a room host is stopped by the watchdo
   await server.server.handler.replaceService(service);
   // Both hosts must be up, or both rooms would go to the one that is (a loaded machine starts
   // processes slowly) and the healthy room would share the hog's fate.
-  await waitUntil(
-    async () => {
-      const text = await (await fetch(`${server.http}/metrics`)).text();
-      return /^jamsocket_room_hosts 2$/m.test(text);
-    },
-    "both room hosts",
-    15_000,
-  );
+  const bothHostsUp = () =>
+    waitUntil(
+      async () => {
+        const text = await (await fetch(`${server.http}/metrics`)).text();
+        return /^jamsocket_room_hosts 2$/m.test(text);
+      },
+      "both room hosts",
+      15_000,
+    );
+  await bothHostsUp();
   const healthy = await server.connect("healthy");
   await echo(healthy, "warm");
   const hog = await server.connect("hog");
@@ -144,6 +146,8 @@ Deno.test("an unmetered room that spins in a room host is stopped by the watchdo
   const event = await hog.waitClosed();
   assert.deepEqual([event.code, event.reason], [CloseCode.InternalError, WATCHDOG_REASON]);
   await server.logger.waitFor(/made no progress for 0\.5 s \(CPU limit\); stopping it/);
+  // The killed host's replacement must be up too, or the second hog would join the healthy room's.
+  await bothHostsUp();
   const again = await server.connect("hog");
   assert.equal((await again.waitClosed()).reason, WATCHDOG_REASON);
   await echo(healthy, "fine");
