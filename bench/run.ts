@@ -166,6 +166,7 @@ function profileDir(
   rep: number,
 ): string | undefined {
   if (root === undefined) return undefined;
+  Deno.mkdirSync(root, { recursive: true });
   const dir = `${Deno.realPathSync(root)}/${scenario}-${server}-${rep}`;
   Deno.mkdirSync(dir, { recursive: true });
   return dir;
