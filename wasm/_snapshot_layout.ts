@@ -16,7 +16,8 @@
  *   `_entry_points.ts`).
  *
  * Not captured, and the same after a restore as in any fresh instance: which passive data and
- * element segments were dropped (`data.drop`, `elem.drop`).
+ * element segments were dropped (`data.drop`, `elem.drop`). A module that drops one is told
+ * apart (`dropsSegments`): its used instances cannot be made fresh again for another room.
  *
  * @module
  */
@@ -45,10 +46,13 @@ export interface SnapshotLayout {
   readonly globals: readonly SavedGlobal[];
   /** Why rooms of this module cannot be snapshotted (one line), or undefined when they can. */
   readonly refusal: string | undefined;
+  /** Its code drops a passive segment (`data.drop`, `elem.drop`), which no reset can undo. */
+  readonly dropsSegments: boolean;
 }
 
 const NUMBER_TYPES = new Set<number>([ValType.I32, ValType.I64, ValType.F32, ValType.F64]);
 const TYPE_NAMES: Record<number, string> = { 0x7b: "v128", 0x70: "funcref", 0x6f: "externref" };
+const SEGMENT_DROPS = new Set<number>([Op.DataDrop, Op.ElemDrop]);
 const TABLE_CHANGES = new Map<number, string>([
   [0x26, "table.set"],
   [Op.TableGrow, "table.grow"],
@@ -69,7 +73,7 @@ const TABLE_CHANGES = new Map<number, string>([
  * import { readModule } from "./module/module.ts";
  *
  * const empty = readModule(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
- * assert.deepEqual(exposeState(empty), { globals: [], refusal: undefined });
+ * assert.deepEqual(exposeState(empty), { globals: [], refusal: undefined, dropsSegments: false });
  * ```
  */
 export function exposeState(module: WasmModule): SnapshotLayout {
@@ -97,8 +101,9 @@ export function exposeState(module: WasmModule): SnapshotLayout {
     m.exports.push({ name, kind: ExternalKind.Global, index });
   }
   if (globals.length > 0) m.present.add(7);
-  refusal ??= tableChange(m);
-  return { globals, refusal };
+  const code = scanCode(m);
+  refusal ??= code.tableChange;
+  return { globals, refusal, dropsSegments: code.dropsSegments };
 }
 
 /**
@@ -112,9 +117,14 @@ export function exportStart(module: WasmModule): void {
   module.present.add(7);
 }
 
-/** The first instruction that changes a table, as a reason; undefined when there is none. */
-function tableChange(m: WasmModule): string | undefined {
+/**
+ * What the module's code does to state outside memory and globals: the first instruction that
+ * changes a table (as a reason; also when a body cannot be read), and whether any drops a
+ * passive segment.
+ */
+function scanCode(m: WasmModule): { tableChange: string | undefined; dropsSegments: boolean } {
   const functionImports = importCount(m, ExternalKind.Function);
+  let dropsSegments = false;
   for (let i = 0; i < m.bodies.length; i++) {
     const body = m.bodies[i];
     const func = functionImports + i;
@@ -123,14 +133,18 @@ function tableChange(m: WasmModule): string | undefined {
       const r = new ByteReader(body.bytes, 0, body.bytes.length, Math.max(0, body.offset));
       readLocals(r);
       readBody(r, func, (ins) => {
+        if (SEGMENT_DROPS.has(ins.opcode)) dropsSegments = true;
         const name = TABLE_CHANGES.get(ins.opcode);
         const table = ins.opcode === Op.TableInit ? ins.b : ins.a;
         if (name !== undefined) found ??= `function ${func} changes table ${table} (${name})`;
       });
     } catch (error) {
-      return `cannot read function ${func}: ${(error as Error).message}`;
+      return {
+        tableChange: `cannot read function ${func}: ${(error as Error).message}`,
+        dropsSegments: true,
+      };
     }
-    if (found !== undefined) return found;
+    if (found !== undefined) return { tableChange: found, dropsSegments };
   }
-  return undefined;
+  return { tableChange: undefined, dropsSegments };
 }

@@ -18,6 +18,7 @@ import {
   type GuestParts,
   type GuestState,
 } from "./guest_snapshot.ts";
+import type { InstancePool, PooledInstance } from "./instance_pool.ts";
 import type { WasmMemoryBudget } from "./memory_budget.ts";
 import { GuestExit, WasiShim } from "./wasi.ts";
 
@@ -74,6 +75,11 @@ export interface GuestConfig {
   readonly metering?: GuestMetering;
   /** Present when the module's rooms can be snapshotted. */
   readonly snapshot?: GuestSnapshotConfig;
+  /**
+   * Present when used instances can be made fresh again (see `instance_pool.ts`): a room takes
+   * one from here, and gives it back when it ends between events.
+   */
+  readonly pool?: InstancePool;
 }
 
 /** What snapshots of one module's instances need (see `guest_snapshot.ts`). */
@@ -136,6 +142,13 @@ export class GuestInstance implements SimpleJamsocketService {
   /** The metered guest's entry point, through `WebAssembly.promising` when time slicing. */
   readonly #event: Entry | undefined;
   readonly #fuel: WebAssembly.Global | undefined;
+  readonly #pool: InstancePool | undefined;
+  /** The instance, when it came from the pool; undefined once given back. */
+  #pooled: PooledInstance | undefined;
+  /** No guest call is running or was cut short: the instance's state is consistent. */
+  #between = true;
+  /** Disposed: the instance may now be another room's. */
+  #ended = false;
   #bytes: Uint8Array;
   /** Fuel granted to the running event so far. */
   #granted = 0;
@@ -221,14 +234,17 @@ export class GuestInstance implements SimpleJamsocketService {
       }
       const outOfFuel = (left: number) => this.#outOfFuel(left);
       imports[METER_MODULE] = {
-        out_of_fuel: metering.slicing ? new JSPI.Suspending(outOfFuel) : outOfFuel,
+        // A pooled instance's import is wrapped by the pool, once.
+        out_of_fuel: metering.slicing && !config.pool ? new JSPI.Suspending(outOfFuel) : outOfFuel,
         memory_grow: (pages: number) => this.#grow(pages >>> 0),
         [COPY_IN.name]: (ptr: number, size: number) => this.#copyIn(ptr, size),
       };
     }
     let instance: WebAssembly.Instance;
+    this.#pool = config.pool;
     try {
-      instance = new WebAssembly.Instance(config.module, imports);
+      this.#pooled = config.pool?.acquire(imports);
+      instance = this.#pooled?.instance ?? new WebAssembly.Instance(config.module, imports);
     } catch (error) {
       this.#release();
       throw crash("instantiate", error, metering);
@@ -329,6 +345,7 @@ export class GuestInstance implements SimpleJamsocketService {
   snapshot(): Uint8Array {
     const config = this.#snapshot;
     if (config === undefined) throw new Error("This module's rooms cannot be snapshotted");
+    if (this.#ended) throw new Error("This room's WASM instance was released");
     this.#wasi.flush();
     return captureGuestState(
       this.#parts(config),
@@ -338,10 +355,17 @@ export class GuestInstance implements SimpleJamsocketService {
     );
   }
 
-  /** Write out the guest's unfinished log lines, and give its memory back to the budget. */
+  /**
+   * Write out the guest's unfinished log lines, give its memory back to the budget, and its
+   * instance back to the pool when it has one and no call was cut short.
+   */
   [Symbol.dispose](): void {
     this.#wasi.flush();
     this.#release();
+    this.#ended = true;
+    const pooled = this.#pooled;
+    this.#pooled = undefined;
+    if (pooled !== undefined && this.#between) this.#pool!.release(pooled);
   }
 
   #parts(config: GuestSnapshotConfig): GuestParts {
@@ -432,9 +456,11 @@ export class GuestInstance implements SimpleJamsocketService {
   /** Run one metered event: grant the first slice, call the entry point, record the fuel used. */
   #run(call: string, kind: number, a = 0, b = 0): void | Promise<void> {
     const metering = this.#metering!;
+    if (this.#ended) throw new Error("This room's WASM instance was released");
     const fuel = Math.min(metering.fuelPerSlice, metering.fuelPerEvent);
     this.#granted = fuel;
     this.#runningSince = 0;
+    this.#between = false;
     let result: number | Promise<number>;
     try {
       result = this.#event!(fuel, kind, a, b);
@@ -443,10 +469,14 @@ export class GuestInstance implements SimpleJamsocketService {
     }
     if (typeof result === "number") {
       this.lastEventFuel = this.#granted - result;
+      this.#between = true;
       return;
     }
     return result.then(
-      (left) => void (this.lastEventFuel = this.#granted - left),
+      (left) => {
+        this.lastEventFuel = this.#granted - left;
+        this.#between = true;
+      },
       (error) => {
         throw crash(call, error, metering);
       },

@@ -26,7 +26,7 @@ import type { RoomEnvironment } from "../room/room_engine.ts";
 import { checkModuleShape, type GuestExports, shapeOf } from "./_abi.ts";
 import { addEntryPoints, COPY_IN } from "./_entry_points.ts";
 import { limitMemory, MemoryLimitError } from "./_limit_memory.ts";
-import { meter } from "./_meter.ts";
+import { meter, METER_MODULE } from "./_meter.ts";
 import { exportStart, exposeState, type SnapshotLayout } from "./_snapshot_layout.ts";
 import { type GuestState, readGuestState } from "./guest_snapshot.ts";
 import { fuelForSeconds } from "./fuel.ts";
@@ -37,6 +37,7 @@ import {
   type GuestMetering,
 } from "./guest_instance.ts";
 import { decodeGuestText } from "./guest_text.ts";
+import { InstancePool } from "./instance_pool.ts";
 import type { WasmMemoryBudget } from "./memory_budget.ts";
 import { WasmFormatError } from "./module/bytes.ts";
 import { describeModule, readModule, writeModule } from "./module/module.ts";
@@ -47,6 +48,11 @@ export const DEFAULT_MAX_MEMORY_PAGES = 1024;
 export const DEFAULT_CPU_LIMIT = 2;
 /** The default time slice of a metered guest, in milliseconds. */
 export const DEFAULT_TIME_SLICE_MS = 5;
+/**
+ * Used instances of a service kept, made fresh, for its next rooms (each holds its initial
+ * memory, 1.1 MiB for a Rust guest): enough for rooms that open as fast as others close.
+ */
+const IDLE_INSTANCES = 16;
 
 /** Options of {@linkcode loadWasmService}. */
 export interface WasmServiceOptions {
@@ -178,6 +184,8 @@ export class WasmService {
   readonly #layout: SnapshotLayout | undefined;
   #factory: JamsocketServiceFactory | undefined;
   #baseline: Uint8Array | undefined;
+  /** Used instances made fresh again, for time-sliced and for unsliced rooms. */
+  readonly #pools = new Map<boolean, InstancePool>();
   #snapshotId: string | undefined;
 
   /** Use {@linkcode loadWasmService}, which checks the module first. */
@@ -238,7 +246,33 @@ export class WasmService {
       initialPages: this.initialPages,
       metering,
       snapshot,
+      pool: metering && snapshot && this.#reusable ? this.#pool(metering.slicing) : undefined,
     };
+  }
+
+  /**
+   * Its used instances can be made fresh again (see `instance_pool.ts`): it changes no table,
+   * drops no segment and imports only functions (metered, it runs no code at instantiation).
+   */
+  get #reusable(): boolean {
+    return this.#layout?.dropsSegments === false &&
+      WebAssembly.Module.imports(this.module).every((i) => i.kind === "function");
+  }
+
+  /** The pool of instances whose out-of-fuel import suspends (`slicing`) or returns. */
+  #pool(slicing: boolean): InstancePool {
+    let pool = this.#pools.get(slicing);
+    if (pool === undefined) {
+      pool = new InstancePool({
+        module: this.module,
+        baseline: () => this.#initialImage(),
+        globals: this.#layout!.globals,
+        suspending: slicing ? { module: METER_MODULE, name: "out_of_fuel" } : undefined,
+        maxIdle: IDLE_INSTANCES,
+      });
+      this.#pools.set(slicing, pool);
+    }
+    return pool;
   }
 
   /**
