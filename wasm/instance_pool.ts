@@ -48,7 +48,7 @@ export interface InstancePoolOptions {
 
 /** JS Promise Integration, which Deno 2.9's lib does not type yet. */
 const Suspending = (WebAssembly as unknown as {
-  Suspending: new (fn: (...args: unknown[]) => unknown) => WebAssembly.ImportValue;
+  Suspending: new (fn: (...args: never[]) => unknown) => WebAssembly.ImportValue;
 }).Suspending;
 
 /** What a released instance's imports call: nothing may reach a room that has ended. */
@@ -101,7 +101,7 @@ export class InstancePool {
    * with it would throw.
    */
   acquire(host: HostFunctions): PooledInstance {
-    const pooled = this.#idle.pop() ?? this.#instantiate();
+    const pooled = this.#idle.pop() ?? this.#instantiate(host);
     this.#imports.forEach((i, at) => {
       if (i.kind !== "function") return;
       const target = host[i.module]?.[i.name];
@@ -139,14 +139,20 @@ export class InstancePool {
     this.#idle.push(used);
   }
 
-  /** A new instance whose function imports call through its `targets`. */
-  #instantiate(): PooledInstance {
+  /**
+   * A new instance whose function imports call through its `targets`, each with as many
+   * parameters as `host`'s function declares (V8 calls a JS import without an adapter when its
+   * arity is the import's).
+   */
+  #instantiate(host: HostFunctions): PooledInstance {
     const targets: ((...args: unknown[]) => unknown)[] = [];
     const imports: Record<string, Record<string, WebAssembly.ImportValue>> = {};
     const suspending = this.#options.suspending;
     this.#imports.forEach((i, at) => {
       if (i.kind !== "function") return;
-      const call = (...args: unknown[]) => targets[at](...args);
+      const arity = (host[i.module]?.[i.name] as ((...args: never[]) => unknown) | undefined)
+        ?.length;
+      const call = trampoline(targets, at, arity ?? -1);
       const wrapped = suspending?.module === i.module && suspending.name === i.name
         ? new Suspending(call)
         : call;
@@ -158,6 +164,29 @@ export class InstancePool {
       (exports[GLOBAL_EXPORT_PREFIX + global.index] as WebAssembly.Global).value
     );
     return { instance, targets };
+  }
+}
+
+/**
+ * A function of `arity` parameters that calls `targets[at]` with them; for any other arity
+ * (a function declared with rest parameters has length 0) one that passes all it is given.
+ */
+function trampoline(
+  targets: ((...args: unknown[]) => unknown)[],
+  at: number,
+  arity: number,
+): (...args: never[]) => unknown {
+  switch (arity) {
+    case 1:
+      return (a: unknown) => targets[at](a);
+    case 2:
+      return (a: unknown, b: unknown) => targets[at](a, b);
+    case 3:
+      return (a: unknown, b: unknown, c: unknown) => targets[at](a, b, c);
+    case 4:
+      return (a: unknown, b: unknown, c: unknown, d: unknown) => targets[at](a, b, c, d);
+    default:
+      return (...args: unknown[]) => targets[at](...args);
   }
 }
 
