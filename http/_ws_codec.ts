@@ -128,24 +128,6 @@ export function writeHeader(bytes: Uint8Array, at: number, opcode: number, lengt
   return at + 10;
 }
 
-/** Longest string encoded by the JavaScript ASCII loop. */
-const SHORT_ENCODE = 64;
-
-/**
- * Write `text` as UTF-8 at `bytes[at]` when it is short and ASCII; returns its length, or -1 when
- * it is not (the caller encodes it another way). `bytes` must have `text.length` bytes free.
- */
-export function writeShortAscii(bytes: Uint8Array, at: number, text: string): number {
-  const length = text.length;
-  if (length > SHORT_ENCODE) return -1;
-  for (let i = 0; i < length; i++) {
-    const code = text.charCodeAt(i);
-    if (code > 0x7f) return -1;
-    bytes[at + i] = code;
-  }
-  return length;
-}
-
 let scratch = new Uint8Array(64 * 1024);
 let lastText: string | undefined;
 let lastView: Uint8Array = scratch.subarray(0, 0);

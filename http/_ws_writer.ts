@@ -9,7 +9,8 @@
  */
 
 import { giveBuffer, POOLED_SIZE, takeBuffer } from "./_buffer_pool.ts";
-import { encodeUtf8, headerSize, Op, writeHeader, writeShortAscii } from "./_ws_codec.ts";
+import { encodeUtf8, headerSize, Op, writeHeader } from "./_ws_codec.ts";
+import { writeShortAscii } from "../util/utf8.ts";
 import type { MemoryBudget } from "./memory_budget.ts";
 
 /** A queue this large (bytes not yet written) makes a writer a candidate for shedding. */

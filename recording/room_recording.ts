@@ -1,7 +1,10 @@
 /**
- * One room's recording: lines formatted on the hot path, buffered in memory and appended to its
- * file in the background (about every 100 ms, opening it only to write); and the engine wrapper
- * that records each event before handing it on.
+ * One room's recording: lines formatted on the hot path and written at once as UTF-8 into a
+ * buffer of the room's, appended to its file in the background (about every 100 ms, opening it
+ * only to write); and the engine wrapper that records each event before handing it on. Lines
+ * become bytes as they are made, so no string outlives its event: strings kept until a flush
+ * would survive the young generation and cost the garbage collector more than the rest of
+ * recording.
  *
  * @module
  */
@@ -10,10 +13,15 @@ import type { RoomCrashError, RoomEngine } from "../room/room_engine.ts";
 import { SnapshotForwarding } from "../room/room_snapshot.ts";
 import type { ClientData, ClientId, MessageRecipient } from "../service.ts";
 import type { Clock } from "../util/clock.ts";
+import { writeShortAscii } from "../util/utf8.ts";
 import { type RecordingHeader, toBase64 } from "./record_format.ts";
 
-/** Unflushed text past which a room's recording is written out at once. */
+/** Unflushed bytes past which a room's recording is written out at once. */
 const FLUSH_BYTES = 64 * 1024;
+/** Bytes of a room's first buffer; each later one is sized after the flush before it. */
+const FIRST_BUFFER_BYTES = 1024;
+const NEWLINE = 0x0a;
+const encoder = new TextEncoder();
 
 /**
  * An engine that records each event before handing it on. Snapshots go to the inner engine (a
@@ -74,8 +82,12 @@ export class RoomRecording {
   readonly #clock: Clock;
   readonly #start: number;
   readonly #events: RecordingEvents;
-  #lines: string[] = [];
+  /** Lines not yet written, as UTF-8; none until the first line after a flush. */
+  #buffer: Uint8Array | undefined;
+  /** Bytes used in `#buffer`. */
   #unflushed = 0;
+  /** Bytes of the next buffer. */
+  #nextBuffer = FIRST_BUFFER_BYTES;
   #size = 0;
   #writing: Promise<void> = Promise.resolve();
   #ended: Promise<void> | undefined;
@@ -95,7 +107,7 @@ export class RoomRecording {
     this.#clock = clock;
     this.#start = clock.now();
     this.#events = events;
-    this.#push(JSON.stringify(header));
+    this.#push(JSON.stringify(header), Infinity);
   }
 
   /** Milliseconds since the room started (the clock's resolution: whole ms for the system's). */
@@ -106,11 +118,7 @@ export class RoomRecording {
   /** Append one entry (a JSON array, without its newline). */
   entry(line: string): void {
     if (this.#ended !== undefined || this.#broken) return;
-    if (this.#size + line.length + 1 > this.#maxBytes) {
-      void this.end("size limit");
-      return;
-    }
-    this.#push(line);
+    if (!this.#push(line, this.#maxBytes)) void this.end("size limit");
   }
 
   connect(client: ClientId, data: ClientData | undefined): void {
@@ -142,11 +150,12 @@ export class RoomRecording {
 
   /** Write out what is buffered (in the background, in order). */
   flush(): void {
-    if (this.#lines.length === 0) return;
-    const text = this.#lines.join("");
-    this.#lines = [];
+    const buffer = this.#buffer;
+    if (buffer === undefined || this.#unflushed === 0) return;
+    const bytes = buffer.subarray(0, this.#unflushed);
+    this.#nextBuffer = Math.min(Math.max(FIRST_BUFFER_BYTES, this.#unflushed * 2), FLUSH_BYTES * 2);
+    this.#buffer = undefined;
     this.#unflushed = 0;
-    const bytes = new TextEncoder().encode(text);
     this.#writing = this.#writing.then(async () => {
       // Open, append, close: a room keeps no descriptor between flushes (10,000 recorded rooms
       // must not take 10,000 descriptors from the sockets).
@@ -156,7 +165,8 @@ export class RoomRecording {
     }).catch((error) => {
       if (this.#broken) return;
       this.#broken = true;
-      this.#lines = [];
+      this.#buffer = undefined;
+      this.#unflushed = 0;
       this.#events.failed(error);
     });
   }
@@ -164,16 +174,40 @@ export class RoomRecording {
   /** Stop recording: the last line says why; resolves once everything is on disk. */
   end(reason: string): Promise<void> {
     if (this.#ended !== undefined) return this.#ended;
-    this.#push(`["end",${this.time()},${JSON.stringify(reason)}]`);
+    this.#push(`["end",${this.time()},${JSON.stringify(reason)}]`, Infinity);
     this.flush();
     this.#ended = this.#writing.then(() => this.#events.closed());
     return this.#ended;
   }
 
-  #push(line: string): void {
-    this.#lines.push(line + "\n");
-    this.#size += line.length + 1;
-    this.#unflushed += line.length + 1;
+  /**
+   * Append `line` and a newline as UTF-8, unless the recording would then pass `limit` bytes;
+   * returns whether it did.
+   */
+  #push(line: string, limit: number): boolean {
+    const room = line.length * 3 + 1;
+    let buffer = this.#buffer;
+    if (buffer === undefined || buffer.length - this.#unflushed < room) {
+      buffer = this.#grow(room);
+    }
+    const at = this.#unflushed;
+    let written = writeShortAscii(buffer, at, line);
+    if (written < 0) written = encoder.encodeInto(line, buffer.subarray(at)).written;
+    if (this.#size + written + 1 > limit) return false;
+    buffer[at + written] = NEWLINE;
+    this.#size += written + 1;
+    this.#unflushed += written + 1;
     if (this.#unflushed >= FLUSH_BYTES) this.flush();
+    return true;
+  }
+
+  /** A buffer with `room` bytes free past what is unflushed, keeping it. */
+  #grow(room: number): Uint8Array {
+    const old = this.#buffer;
+    const size = Math.max(this.#nextBuffer, (this.#unflushed + room) * 2);
+    const buffer = new Uint8Array(size);
+    if (old !== undefined) buffer.set(old.subarray(0, this.#unflushed));
+    this.#buffer = buffer;
+    return buffer;
   }
 }

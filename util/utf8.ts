@@ -26,7 +26,7 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
-/** Longest input {@linkcode decodeShortAscii} decodes itself. */
+/** Longest input {@linkcode decodeShortAscii} and {@linkcode writeShortAscii} handle themselves. */
 const SHORT = 64;
 
 /**
@@ -47,4 +47,31 @@ export function decodeShortAscii(bytes: Uint8Array): string | undefined {
   if (bytes.length > SHORT) return undefined;
   for (let i = 0; i < bytes.length; i++) if (bytes[i] > 0x7f) return undefined;
   return String.fromCharCode.apply(null, bytes as unknown as number[]);
+}
+
+/**
+ * Write `text` as UTF-8 at `bytes[at]` when it is at most 64 characters of ASCII (faster than a
+ * `TextEncoder` for short strings); returns its length, or -1 when it is not (the caller encodes
+ * it another way). `bytes` must have `text.length` bytes free.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { writeShortAscii } from "./utf8.ts";
+ *
+ * const bytes = new Uint8Array(8);
+ * assert.equal(writeShortAscii(bytes, 1, "hi"), 2);
+ * assert.deepEqual([...bytes.subarray(0, 3)], [0, 104, 105]);
+ * assert.equal(writeShortAscii(bytes, 0, "é"), -1);
+ * ```
+ */
+export function writeShortAscii(bytes: Uint8Array, at: number, text: string): number {
+  const length = text.length;
+  if (length > SHORT) return -1;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return -1;
+    bytes[at + i] = code;
+  }
+  return length;
 }
