@@ -46,8 +46,8 @@ export interface RecordedService {
 const FLUSH_MS = 100;
 
 /**
- * Writes one recording per room into a folder, bounded per room and in file count, flushed in
- * the background (about every 100 ms), so that the hot path only formats a line.
+ * Writes one recording per room into a folder, bounded per room and in file count, flushed
+ * about every 100 ms, so that the hot path only formats a line into bytes.
  *
  * @example
  * ```ts ignore
@@ -62,8 +62,6 @@ export class Recorder {
   /** Finished recordings, oldest first (deleted first when there are too many). */
   readonly #finished: string[];
   readonly #open = new Set<RoomRecording>();
-  /** Deletions of old recordings under way. */
-  readonly #removing = new Set<Promise<void>>();
   #count: number;
   #sequence = 0;
   #flusher: ReturnType<typeof setInterval> | undefined;
@@ -126,22 +124,26 @@ export class Recorder {
     };
   }
 
-  /** Delete the oldest finished recordings until at most `keep` are in the folder (in the background). */
+  /**
+   * Delete the oldest finished recordings until at most `keep` are in the folder (synchronously,
+   * as writes are: see `RoomRecording.flush`; one already gone is skipped).
+   */
   #rotate(keep: number): void {
     while (this.#count > keep && this.#finished.length > 0) {
-      const removing: Promise<void> = Deno.remove(this.#finished.shift()!).catch(() => {})
-        .finally(() => this.#removing.delete(removing));
-      this.#removing.add(removing);
+      try {
+        Deno.removeSync(this.#finished.shift()!);
+      } catch {
+        // deleted by someone else
+      }
       this.#count--;
     }
   }
 
-  /** Flush and close every open recording. */
-  async close(): Promise<void> {
+  /** Write out and end every open recording. */
+  close(): void {
     clearInterval(this.#flusher);
     this.#flusher = undefined;
-    await Promise.all([...this.#open].map((recording) => recording.end("server stopped")));
-    await Promise.all(this.#removing);
+    for (const recording of [...this.#open]) recording.end("server stopped");
   }
 
   #start(roomId: string, service: RecordedService): RoomRecording | undefined {

@@ -345,7 +345,7 @@ export function createHandler(
         logger.info(`Saved ${saved} room${saved === 1 ? "" : "s"} to ${where}`);
       }
       await runtime.close();
-      await recorder?.close();
+      recorder?.close();
     },
   });
 }
