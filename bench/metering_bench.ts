@@ -75,6 +75,7 @@ const counterPlain = await load("counter", false);
 const counterMetered = await load("counter", true);
 const output: RoomOutput = {
   send: () => void sent++,
+  closeClient() {},
   setTimer() {},
   crash(error) {
     throw error;
