@@ -174,6 +174,12 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
   #closeReceived = false;
   /** End the connection once everything queued is written (the handshake is over). */
   #endWhenDrained = false;
+  /** The close handshake completed: the client closes its end at once (see `#closeConn`). */
+  #cleanEnd = false;
+  /** A read is pending on the connection. */
+  #reading = false;
+  /** The connection is to be closed when the pending read ends (or at the close timeout). */
+  #closeAtReadEnd: ReturnType<typeof setTimeout> | undefined;
   #closeCode = 1005;
   #closeReason = "";
   #wasClean = false;
@@ -284,6 +290,7 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
   /** Cut the connection now, without a handshake (the server is stopping and time is up). */
   terminate(): void {
     this.#end(1006, "");
+    this.#closeConn();
   }
 
   // ---- what the reader, the writer and the heartbeat report (symbol keys: not public API) -----
@@ -353,7 +360,9 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
         // The rest of a large frame is read straight into its own buffer.
         const direct = rb.length === 0 ? reader.partSpace() : undefined;
         const space = direct ?? rb.space();
-        const n = await conn.read(space);
+        this.#reading = true;
+        const n = await conn.read(space).finally(() => this.#reading = false);
+        if (this.#state === CLOSED) return this.#closeConn();
         if (n === null) {
           if (this.#closeReceived) this.#end(this.#closeCode, this.#closeReason);
           else this.#end(1006, "");
@@ -374,7 +383,8 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
         else if (rb.start === rb.end && n < rb.bytes.length / 8) rb.shrink();
       }
     } catch {
-      this.#end(1006, "");
+      if (this.#state === CLOSED) this.#closeConn();
+      else this.#end(1006, "");
     }
   }
 
@@ -434,6 +444,7 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
       this.#sendClose(code === 1005 ? undefined : code, reason);
     }
     this.#endWhenDrained = true;
+    this.#cleanEnd = true;
     this.#endIfDone();
   }
 
@@ -515,16 +526,36 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
     this.#state = CLOSED;
     if (this.#idleMs > 0) this.#host.heartbeats.delete(this, this.#idleMs);
     clearTimeout(this.#closeTimer);
+    if (this.#cleanEnd && this.#reading && this.#conn !== undefined) {
+      // Closing with a read pending makes Deno reject it with an `Interrupted` error, whose stack
+      // trace costs more than the rest of a close (8 µs a connection). After a clean handshake
+      // the client closes its end at once: send our FIN, and close when the read sees its EOF.
+      try {
+        this.#conn.closeWrite();
+        this.#closeAtReadEnd = setTimeout(() => this.#closeConn(), this.#host.closeTimeoutMs);
+      } catch {
+        this.#closeConn();
+      }
+    } else {
+      this.#closeConn();
+    }
+    this.#rb?.discard();
+    this.#reader?.release();
+    this.#writer?.end();
+    this.#fireClose(code, reason, this.#wasClean);
+  }
+
+  /** Close the TCP connection (once), and say so. */
+  #closeConn(): void {
+    clearTimeout(this.#closeAtReadEnd);
+    const onEnd = this.#onEnd;
+    this.#onEnd = undefined;
     try {
       this.#conn?.close();
     } catch {
       // already closed
     }
-    this.#rb?.discard();
-    this.#reader?.release();
-    this.#writer?.end();
-    this.#onEnd?.();
-    this.#fireClose(code, reason, this.#wasClean);
+    onEnd?.();
   }
 
   #fireClose(code: number, reason: string, wasClean: boolean): void {

@@ -245,6 +245,38 @@ Deno.test("a client that never answers the server's close frame is cut after clo
   socket.close();
 });
 
+Deno.test("after a clean close handshake the server sends its FIN at once, and cuts a client that keeps its end open at closeTimeout", async () => {
+  const closes: string[] = [];
+  const front = serveHttp((request) => {
+    const { socket, response } = upgradeWebSocket(request, { idleTimeout: 0 });
+    socket.onclose = (event) => closes.push(`${new URL(request.url).pathname} ${event.code}`);
+    return response;
+  }, { hostname: "127.0.0.1", port: 0, closeTimeout: 0.3 });
+  // A client that closes properly: its close is answered and the server's end follows at once.
+  const polite = await RawSocket.connect(front.addr.port, "/polite");
+  await polite.send(Opcode.Close, new Uint8Array([0x03, 0xe8]));
+  assert.equal(await polite.closeCode(), 1000);
+  const answeredAt = Date.now();
+  assert.equal(await polite.next(5000), undefined, "the server's FIN");
+  assert.ok(Date.now() - answeredAt < 200, `FIN ${Date.now() - answeredAt} ms after the close`);
+  polite.close();
+  await waitUntil(() => front.stats().connections === 0, "the polite connection closed");
+  // A client that never closes its end: the socket is closed for the service at once, the TCP
+  // connection counts as open until the close timeout cuts it.
+  const stubborn = await RawSocket.connect(front.addr.port, "/stubborn");
+  await stubborn.send(Opcode.Close, new Uint8Array([0x03, 0xe8]));
+  assert.equal(await stubborn.closeCode(), 1000);
+  assert.equal(await stubborn.next(5000), undefined, "the FIN");
+  const finAt = Date.now();
+  assert.deepEqual(closes, ["/polite 1000", "/stubborn 1000"]);
+  assert.equal(front.stats().connections, 1);
+  await waitUntil(() => front.stats().connections === 0, "the stubborn connection cut", 5000);
+  const held = Date.now() - finAt;
+  assert.ok(held >= 150 && held < 4000, `cut ${held} ms after the FIN`);
+  stubborn.close();
+  await front.shutdown();
+});
+
 Deno.test("heartbeat: a silent client is pinged at idleTimeout/2, closed with 1001 at idleTimeout, close fires once", async () => {
   const closes: number[] = [];
   const server = serveHttp((request) => {
