@@ -20,7 +20,15 @@ const FLUSH_BYTES = 64 * 1024;
 /** Bytes of a room's first buffer; each later one is sized after the flush before it. */
 const FIRST_BUFFER_BYTES = 1024;
 const NEWLINE = 0x0a;
+const COMMA = 0x2c;
+const QUOTE = 0x22;
+const CLOSE_BRACKET = 0x5d;
+/** Longest text written by the byte loop of {@linkcode RoomRecording.textLine}. */
+const SHORT_TEXT = 256;
 const encoder = new TextEncoder();
+/** The start of the two lines that carry text, as bytes. */
+const TEXT_IN = encoder.encode('["text",');
+const TEXT_OUT = encoder.encode('["out:text",');
 
 /**
  * An engine that records each event before handing it on. Snapshots go to the inner engine (a
@@ -45,7 +53,7 @@ export class RecordingEngine extends SnapshotForwarding implements RoomEngine {
     this.#inner.disconnect(client);
   }
   message(client: ClientId, text: string): void {
-    this.#recording.entry(`["text",${this.#recording.time()},${client},${JSON.stringify(text)}]`);
+    this.#recording.textLine(TEXT_IN, client, text);
     this.#inner.message(client, text);
   }
   binary(client: ClientId, bytes: Uint8Array): void {
@@ -125,11 +133,38 @@ export class RoomRecording {
   }
 
   output(recipient: MessageRecipient, payload: string | Uint8Array): void {
-    this.entry(
-      typeof payload === "string"
-        ? `["out:text",${this.time()},${recipient},${JSON.stringify(payload)}]`
-        : `["out:binary",${this.time()},${recipient},"${toBase64(payload)}"]`,
-    );
+    if (typeof payload === "string") this.textLine(TEXT_OUT, recipient, payload);
+    else this.entry(`["out:binary",${this.time()},${recipient},"${toBase64(payload)}"]`);
+  }
+
+  /**
+   * Append `[name,time,id,text]`, `tag` holding its start (`["name",`): what every message in
+   * and out adds, written straight into the buffer, without a string of its own when `text` is
+   * short printable ASCII with nothing to escape (most messages).
+   */
+  textLine(tag: Uint8Array, id: number, text: string): void {
+    if (this.#ended || this.#broken) return;
+    const time = this.time();
+    if (!Number.isSafeInteger(time) || text.length > SHORT_TEXT) {
+      return this.entry(`${decodeAscii(tag)}${time},${id},${JSON.stringify(text)}]`);
+    }
+    // Room for the tag, two numbers, and the text with every character escaped (\u00XX).
+    const buffer = this.#room(tag.length + 48 + text.length * 6);
+    const start = this.#unflushed;
+    buffer.set(tag, start);
+    let at = writeInteger(buffer, start + tag.length, time);
+    buffer[at++] = COMMA;
+    at = writeInteger(buffer, at, id);
+    buffer[at++] = COMMA;
+    const plain = writePlainString(buffer, at, text);
+    if (plain >= 0) at = plain;
+    else {
+      const json = JSON.stringify(text);
+      const written = writeShortAscii(buffer, at, json);
+      at += written >= 0 ? written : encoder.encodeInto(json, buffer.subarray(at)).written;
+    }
+    buffer[at++] = CLOSE_BRACKET;
+    if (!this.#commit(at - start, this.#maxBytes)) this.end("size limit");
   }
 
   setTimer(ms: number): void {
@@ -186,16 +221,27 @@ export class RoomRecording {
    * returns whether it did.
    */
   #push(line: string, limit: number): boolean {
-    const room = line.length * 3 + 1;
-    let buffer = this.#buffer;
-    if (buffer === undefined || buffer.length - this.#unflushed < room) {
-      buffer = this.#grow(room);
-    }
+    const buffer = this.#room(line.length * 3);
     const at = this.#unflushed;
     let written = writeShortAscii(buffer, at, line);
     if (written < 0) written = encoder.encodeInto(line, buffer.subarray(at)).written;
+    return this.#commit(written, limit);
+  }
+
+  /** The buffer, with room for `bytes` and a newline past what is unflushed. */
+  #room(bytes: number): Uint8Array {
+    const buffer = this.#buffer;
+    if (buffer !== undefined && buffer.length - this.#unflushed > bytes) return buffer;
+    return this.#grow(bytes + 1);
+  }
+
+  /**
+   * Keep the `written` bytes just put past what is unflushed, and a newline, unless the
+   * recording would then pass `limit` bytes; returns whether it did.
+   */
+  #commit(written: number, limit: number): boolean {
     if (this.#size + written + 1 > limit) return false;
-    buffer[at + written] = NEWLINE;
+    this.#buffer![this.#unflushed + written] = NEWLINE;
     this.#size += written + 1;
     this.#unflushed += written + 1;
     if (this.#unflushed >= FLUSH_BYTES) this.flush();
@@ -211,4 +257,39 @@ export class RoomRecording {
     this.#buffer = buffer;
     return buffer;
   }
+}
+
+/** Write the safe integer `n` in decimal at `bytes[at]`; returns where it ends. */
+function writeInteger(bytes: Uint8Array, at: number, n: number): number {
+  if (n < 0) {
+    bytes[at++] = 0x2d;
+    n = -n;
+  }
+  let digits = 1;
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  for (let i = at + digits - 1; i >= at; i--) {
+    bytes[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return at + digits;
+}
+
+/**
+ * Write `text` as a JSON string at `bytes[at]` when it is printable ASCII with nothing to
+ * escape; returns where it ends, or -1 (nothing usable written) when it is not.
+ */
+function writePlainString(bytes: Uint8Array, at: number, text: string): number {
+  bytes[at++] = QUOTE;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code > 0x7e || code === QUOTE || code === 0x5c) return -1;
+    bytes[at++] = code;
+  }
+  bytes[at++] = QUOTE;
+  return at;
+}
+
+/** ASCII bytes as a string. */
+function decodeAscii(bytes: Uint8Array): string {
+  return String.fromCharCode(...bytes);
 }

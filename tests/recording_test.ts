@@ -5,6 +5,11 @@ import { EchoServer } from "../examples/echo.ts";
 import { parseRecording, type RecordingFormatError } from "../recording/record_format.ts";
 import { loadRecording, replay } from "../testing/mod.ts";
 import { loadWasmService } from "../wasm/host.ts";
+import {
+  type JamsocketContext,
+  MessageRecipient,
+  type SimpleJamsocketService,
+} from "../service.ts";
 import { startServer } from "./_server.ts";
 import { cliOutput } from "./_cli.ts";
 
@@ -56,6 +61,44 @@ Deno.test("record: each room's inputs and outputs, in order, in one JSON Lines f
     ["end", "closed"],
   ]);
   assert.ok(recording.complete);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("record: texts that need escaping, non-ASCII, long and empty ones, and an everyone-but recipient, come back exact", async () => {
+  class Relay implements SimpleJamsocketService {
+    message(client: number, text: string, ctx: JamsocketContext): void {
+      ctx.sendMessage(MessageRecipient.everyoneExcept(client), text);
+    }
+  }
+  const texts = [
+    'he said "hi" \\ back',
+    "tab\there, newline\n, bell\u0007",
+    "naïve ☃ 😀",
+    "x".repeat(300),
+    "",
+    "plain",
+  ];
+  const dir = await Deno.makeTempDir();
+  {
+    await using server = startServer(Relay, { record: dir, shutdownPolicy: "immediate" });
+    const a = await server.connect("relay");
+    const b = await server.connect("relay");
+    for (const text of texts) {
+      a.send(text);
+      assert.equal(await b.nextText(), text);
+    }
+    await a.close();
+    await b.close();
+  }
+  const [file] = await recordings(dir);
+  const { entries } = await loadRecording(file);
+  assert.deepEqual(
+    entries.filter((entry) => entry[0] === "text" || entry[0] === "out:text").map((entry) => [
+      entry[0],
+      ...entry.slice(2),
+    ]),
+    texts.flatMap((text) => [["text", 1, text], ["out:text", -1, text]]),
+  );
   await Deno.remove(dir, { recursive: true });
 });
 
