@@ -151,7 +151,7 @@ export class RoomRecording {
     // Room for the tag, two numbers, and the text with every character escaped (\u00XX).
     const buffer = this.#room(tag.length + 48 + text.length * 6);
     const start = this.#unflushed;
-    buffer.set(tag, start);
+    for (let i = 0; i < tag.length; i++) buffer[start + i] = tag[i];
     let at = writeInteger(buffer, start + tag.length, time);
     buffer[at++] = COMMA;
     at = writeInteger(buffer, at, id);
@@ -192,8 +192,11 @@ export class RoomRecording {
     const buffer = this.#buffer;
     if (buffer === undefined || this.#unflushed === 0) return;
     const bytes = buffer.subarray(0, this.#unflushed);
+    // A busy room keeps its buffer (the write is done when the call returns); a quiet one gives
+    // it back, so that idle recorded rooms hold none.
+    const busy = this.#unflushed > FIRST_BUFFER_BYTES && buffer.length <= FLUSH_BYTES * 2;
     this.#nextBuffer = Math.min(Math.max(FIRST_BUFFER_BYTES, this.#unflushed * 2), FLUSH_BYTES * 2);
-    this.#buffer = undefined;
+    this.#buffer = busy ? buffer : undefined;
     this.#unflushed = 0;
     try {
       const first = !this.#created;
@@ -201,6 +204,7 @@ export class RoomRecording {
       Deno.writeFileSync(this.path, bytes, first ? { createNew: true } : { append: true });
     } catch (error) {
       this.#broken = true;
+      this.#buffer = undefined;
       this.#events.failed(error);
     }
   }
@@ -264,6 +268,21 @@ function writeInteger(bytes: Uint8Array, at: number, n: number): number {
   if (n < 0) {
     bytes[at++] = 0x2d;
     n = -n;
+  }
+  if (n < 10) {
+    bytes[at] = 0x30 + n;
+    return at + 1;
+  }
+  if (n <= 0x7fffffff) {
+    // Small integer arithmetic (what time and client ids are).
+    let digits = 1;
+    for (let rest = n; rest >= 10; rest = (rest / 10) | 0) digits++;
+    for (let i = at + digits - 1; i >= at; i--) {
+      const next = (n / 10) | 0;
+      bytes[i] = 0x30 + n - next * 10;
+      n = next;
+    }
+    return at + digits;
   }
   let digits = 1;
   for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
