@@ -273,22 +273,14 @@ function writeInteger(bytes: Uint8Array, at: number, n: number): number {
     bytes[at] = 0x30 + n;
     return at + 1;
   }
-  if (n <= 0x7fffffff) {
-    // Small integer arithmetic (what time and client ids are).
-    let digits = 1;
-    for (let rest = n; rest >= 10; rest = (rest / 10) | 0) digits++;
-    for (let i = at + digits - 1; i >= at; i--) {
-      const next = (n / 10) | 0;
-      bytes[i] = 0x30 + n - next * 10;
-      n = next;
-    }
-    return at + digits;
-  }
+  // Past 2^31 (a room older than 24 days) the rare case goes through a string.
+  if (n > 0x7fffffff) return at + writeShortAscii(bytes, at, String(n));
   let digits = 1;
-  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+  for (let rest = n; rest >= 10; rest = (rest / 10) | 0) digits++;
   for (let i = at + digits - 1; i >= at; i--) {
-    bytes[i] = 0x30 + (n % 10);
-    n = Math.floor(n / 10);
+    const next = (n / 10) | 0;
+    bytes[i] = 0x30 + n - next * 10;
+    n = next;
   }
   return at + digits;
 }
