@@ -20,7 +20,8 @@ import { type CliProcess, startCli } from "./_cli.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SHOTS = Deno.env.get("DEV_PAGE_SHOTS") ?? join(ROOT, "tests/screenshots/dev_page");
-/** The longest a test waits for one thing on a page, in ms; a rebuild gets `BUILD_MS`. */
+/** The longest a test waits for one thing on a page, in ms; a build (the first one type-checks
+ * on a cold cache) gets `BUILD_MS`. */
 const WAIT_MS = 5000;
 const BUILD_MS = 30_000;
 
@@ -190,6 +191,7 @@ Deno.test("dev page: clients side by side, ids, JSON, rooms, a failed build's ba
       tab.page,
       tab.page.locator('#build-status[data-state="built"]'),
       "build ok",
+      BUILD_MS,
     );
 
     // The same room twice: each client gets its id from the service, a broadcast reaches both.
@@ -313,6 +315,7 @@ Deno.test("dev page: a failed first build shows on the page, and its clients joi
       tab.page,
       tab.page.locator('#build-status[data-state="failed"]'),
       "build failed",
+      BUILD_MS,
     );
     assert.match(await tab.page.textContent("#build-headline") ?? "", /^service\.ts:10:\d+: /);
     assert.match(await tab.page.textContent("#build-note") ?? "", /^No good build yet/);
