@@ -2,7 +2,8 @@
  * The room recording format: JSON Lines, one entry a line, append-only.
  *
  * The first line is a header object; every other line is an array whose first element names the
- * entry and whose second is the time in milliseconds since the room started:
+ * entry and whose second is the time in milliseconds since the room started (what an event does
+ * while it runs, without awaiting, carries the event's time; a later output, its own):
  *
  * | line | meaning |
  * | --- | --- |

@@ -45,24 +45,51 @@ export class RecordingEngine extends SnapshotForwarding implements RoomEngine {
   }
 
   connect(client: ClientId, data?: ClientData): void {
-    this.#recording.connect(client, data);
-    this.#inner.connect(client, data);
+    const recording = this.#recording;
+    recording.beginEvent();
+    recording.connect(client, data);
+    try {
+      this.#inner.connect(client, data);
+    } finally {
+      recording.endEvent();
+    }
   }
   disconnect(client: ClientId): void {
-    this.#recording.entry(`["disconnect",${this.#recording.time()},${client}]`);
-    this.#inner.disconnect(client);
+    const recording = this.#recording;
+    recording.entry(`["disconnect",${recording.beginEvent()},${client}]`);
+    try {
+      this.#inner.disconnect(client);
+    } finally {
+      recording.endEvent();
+    }
   }
   message(client: ClientId, text: string): void {
-    this.#recording.textLine(TEXT_IN, client, text);
-    this.#inner.message(client, text);
+    const recording = this.#recording;
+    recording.beginEvent();
+    recording.textLine(TEXT_IN, client, text);
+    try {
+      this.#inner.message(client, text);
+    } finally {
+      recording.endEvent();
+    }
   }
   binary(client: ClientId, bytes: Uint8Array): void {
-    this.#recording.entry(`["binary",${this.#recording.time()},${client},"${toBase64(bytes)}"]`);
-    this.#inner.binary(client, bytes);
+    const recording = this.#recording;
+    recording.entry(`["binary",${recording.beginEvent()},${client},"${toBase64(bytes)}"]`);
+    try {
+      this.#inner.binary(client, bytes);
+    } finally {
+      recording.endEvent();
+    }
   }
   timer(): void {
-    this.#recording.entry(`["timer",${this.#recording.time()}]`);
-    this.#inner.timer();
+    const recording = this.#recording;
+    recording.entry(`["timer",${recording.beginEvent()}]`);
+    try {
+      this.#inner.timer();
+    } finally {
+      recording.endEvent();
+    }
   }
   get pending(): number {
     return this.#inner.pending;
@@ -99,6 +126,8 @@ export class RoomRecording {
   #ended = false;
   #broken = false;
   #created = false;
+  /** The time of the event whose synchronous part runs, or -1. */
+  #eventTime = -1;
 
   /** Record into `path` (which must not exist yet), starting with `header`. */
   constructor(
@@ -116,9 +145,23 @@ export class RoomRecording {
     this.#push(JSON.stringify(header), Infinity);
   }
 
-  /** Milliseconds since the room started (the clock's resolution: whole ms for the system's). */
+  /**
+   * Milliseconds since the room started (the clock's resolution: whole ms for the system's).
+   * While an event's synchronous part runs, its outputs and readings carry the event's time: one
+   * clock reading per event instead of one per line (a reading costs 50 ns on a VM's clock).
+   */
   time(): number {
-    return this.#clock.now() - this.#start;
+    return this.#eventTime >= 0 ? this.#eventTime : this.#clock.now() - this.#start;
+  }
+
+  /** An event starts: read the clock once; until {@linkcode endEvent}, lines carry this time. */
+  beginEvent(): number {
+    return this.#eventTime = this.#clock.now() - this.#start;
+  }
+
+  /** The event's synchronous part is over (what it does later reads the clock again). */
+  endEvent(): void {
+    this.#eventTime = -1;
   }
 
   /** Append one entry (a JSON array, without its newline). */

@@ -3,6 +3,8 @@ import { join } from "node:path";
 import { SharedCounterServer } from "../examples/counter.ts";
 import { EchoServer } from "../examples/echo.ts";
 import { parseRecording, type RecordingFormatError } from "../recording/record_format.ts";
+import { Recorder } from "../recording/recorder.ts";
+import type { RoomEngine, RoomEngineFactory } from "../room/room_engine.ts";
 import { loadRecording, replay } from "../testing/mod.ts";
 import { loadWasmService } from "../wasm/host.ts";
 import {
@@ -284,5 +286,48 @@ Deno.test("record: open rooms hold no file descriptor each (10,000 recorded room
     await Promise.all(clients.map((client) => client.close()));
   }
   assert.equal((await recordings(dir)).length, 100);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("record: an event's outputs carry its time; an output sent later, its own", async () => {
+  const dir = await Deno.makeTempDir();
+  let now = 1000;
+  const clock = { now: () => now, setTimeout: () => 0, clearTimeout() {} };
+  const quiet = { error() {}, warn() {}, info() {}, debug() {} };
+  const recorder = new Recorder({ dir }, quiet, clock);
+  let later: (() => void) | undefined;
+  const factory: RoomEngineFactory = (_id, output) => ({
+    connect() {},
+    disconnect() {},
+    binary() {},
+    timer() {},
+    pending: 0,
+    async close() {},
+    message(client, text) {
+      now += 5; // the event runs 5 ms before it answers
+      output.send(client, `got ${text}`);
+      later = () => output.send(client, "done");
+    },
+  } as RoomEngine);
+  const engine = recorder.wrap(factory, { service: "test" })("lobby", {
+    send() {},
+    closeClient() {},
+    setTimer() {},
+    crash() {},
+  });
+  engine.connect(1);
+  now += 10;
+  engine.message(1, "hi");
+  now += 20;
+  later!();
+  recorder.close();
+  const [file] = await recordings(dir);
+  const recording = await loadRecording(file);
+  assert.deepEqual(recording.entries.slice(0, 4), [
+    ["connect", 0, 1],
+    ["text", 10, 1, "hi"],
+    ["out:text", 10, 1, "got hi"],
+    ["out:text", 35, 1, "done"],
+  ]);
   await Deno.remove(dir, { recursive: true });
 });
