@@ -20,7 +20,7 @@
  * @module
  */
 
-import { decodeUtf8, fitCloseReason, Op } from "./_ws_codec.ts";
+import { decodeUtf8, fitCloseReason, MAX_CONTROL_PAYLOAD, Op } from "./_ws_codec.ts";
 import type { ReadBuffer } from "./_read_buffer.ts";
 import { type Beating, type Heartbeats, onBeat } from "./_ws_heartbeat.ts";
 import {
@@ -56,6 +56,9 @@ export const CLOSE_TIMEOUT_MS = 30_000;
  * its close frame, in ms.
  */
 export const SHED_TIMEOUT_MS = 1000;
+
+/** Unsent output (bytes) past which a ping's pong waits for the queue to drain. */
+const PONG_BACKLOG = 64 * 1024;
 
 /** What every socket of one server shares: budgets, and where to report what it closed. */
 export interface SocketHost {
@@ -186,6 +189,9 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
   #closeFired = false;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #onEnd: (() => void) | undefined;
+  /** The latest ping not answered yet (see `[onPing]`), and its length; -1 when none is owed. */
+  #owedPong: Uint8Array | undefined;
+  #owedPongLength = -1;
 
   /** A socket for `url`, not yet attached to a connection. */
   constructor(url: string, host: SocketHost, options: FrontWebSocketOptions = {}) {
@@ -300,9 +306,18 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
     this.#message(opcode, bytes, start, end);
   }
 
-  /** A ping from the reader: answer it. */
+  /**
+   * A ping from the reader: answer it, unless {@linkcode PONG_BACKLOG} bytes are still unsent.
+   * Then only the latest ping is answered, once the queue has drained (RFC 6455 §5.5.3 allows
+   * it): a client that floods pings and reads nothing cannot queue pongs without end.
+   */
   [onPing](bytes: Uint8Array, start: number, end: number): void {
-    if (this.#state === OPEN) this.#writer!.frame(Op.Pong, bytes.subarray(start, end));
+    if (this.#state !== OPEN) return;
+    const writer = this.#writer!;
+    if (writer.buffered < PONG_BACKLOG) return writer.frame(Op.Pong, bytes.subarray(start, end));
+    const owed = this.#owedPong ??= new Uint8Array(MAX_CONTROL_PAYLOAD);
+    owed.set(bytes.subarray(start, end));
+    this.#owedPongLength = end - start;
   }
 
   /** A close frame from the reader. */
@@ -327,6 +342,11 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
 
   /** The writer has written everything. */
   [onDrained](): void {
+    if (this.#owedPongLength >= 0 && this.#state === OPEN) {
+      this.#writer!.frame(Op.Pong, this.#owedPong!.subarray(0, this.#owedPongLength));
+      this.#owedPongLength = -1;
+      return;
+    }
     this.#endIfDone();
   }
 

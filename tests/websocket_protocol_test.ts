@@ -9,7 +9,7 @@ import { type FrontOptions, serveHttp } from "../http/http_server.ts";
 import { type UpgradeOptions, upgradeWebSocket } from "../http/upgrade.ts";
 import { createHandler } from "../server.ts";
 import { TestClient, waitUntil } from "./_client.ts";
-import { Opcode, RawSocket } from "./_raw_socket.ts";
+import { encodeFrame, Opcode, RawSocket } from "./_raw_socket.ts";
 import { CaptureLogger, startServer } from "./_server.ts";
 import { recordingEcho } from "./_services.ts";
 
@@ -214,6 +214,39 @@ Deno.test("valid traffic: UTF-8 split across fragments, pings inside a message, 
   await socket.send(Opcode.Close, new Uint8Array([0x03, 0xe8, ...new TextEncoder().encode("bye")]));
   assert.deepEqual(await closeOf(socket), { code: 1000, reason: "bye" });
   assert.equal(await socket.next(), undefined, "the server closes the TCP connection");
+  socket.close();
+});
+
+Deno.test("a client that floods pings and reads nothing queues at most 64 KiB of pongs; its latest ping is answered", async () => {
+  await using front = echoFront();
+  const socket = await RawSocket.connect(front.port, "/");
+  // 200,000 pings (26 MB, far more than the kernel's socket buffers hold), 1,000 a write.
+  const pings = 200_000;
+  let done = false;
+  for (let sent = 0; sent < pings; sent += 1000) {
+    const batch = new Uint8Array(1000 * 131); // 2 + 4 (mask) + 125 bytes a ping
+    for (let i = 0; i < 1000; i++) {
+      const payload = new TextEncoder().encode(`ping ${sent + i}`.padEnd(125));
+      batch.set(encodeFrame(Opcode.Ping, payload), i * 131);
+    }
+    await socket.writeRaw(batch);
+    if (sent === 0) front.sockets[0].addEventListener("message", () => done = true);
+  }
+  await socket.send(Opcode.Text, "done");
+  await waitUntil(() => done, "the server to read every ping", 20_000);
+  const peak = front.server.stats().outputPeak;
+  assert.ok(peak <= 64 * 1024 + 256, `${peak} bytes of pongs queued`);
+  // Reading now: what the kernel held, the echo, and then the latest ping's pong.
+  let pongs = 0;
+  let last = "";
+  while (!last.startsWith(`ping ${pings - 1} `)) {
+    const frame = await socket.next();
+    if (frame === undefined) throw new Error("the connection ended");
+    if (frame.opcode !== Opcode.Pong) continue;
+    pongs++;
+    last = new TextDecoder().decode(frame.payload);
+  }
+  assert.ok(pongs < pings / 2, `${pongs} pongs for ${pings} pings`);
   socket.close();
 });
 
