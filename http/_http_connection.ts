@@ -9,6 +9,7 @@
 import { describeError, type Logger } from "../util/logger.ts";
 import { HttpError, textResponse } from "./http_error.ts";
 import {
+  BARE_LF,
   closingResponse,
   encodeLatin1,
   findHeadEnd,
@@ -123,6 +124,7 @@ export class HttpConnection {
       while (true) {
         if (rb.length > 0) {
           const end = findHeadEnd(rb.bytes, rb.start, rb.end, rb.start + searched);
+          if (end === BARE_LF) throw new HttpError(400, "Header lines must end with CRLF");
           if (end >= 0) {
             const text = latin1(rb.bytes, rb.start, end - 4);
             rb.start = end;

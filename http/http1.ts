@@ -40,19 +40,22 @@ const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 // deno-lint-ignore no-control-regex -- control characters are what it looks for
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
+/** {@linkcode findHeadEnd}: a line of the head ends in a bare LF, not CRLF. */
+export const BARE_LF = -2;
+
 /**
- * Where the head in `bytes[start..end]` ends (just past its blank line), or -1 when it is not
- * complete yet. `from` is where the previous search stopped, so that a head arriving byte by byte
- * costs linear time.
+ * Where the head in `bytes[start..end]` ends (just past its blank line), -1 when it is not
+ * complete yet, or {@linkcode BARE_LF} when a line ends in LF alone (which would otherwise wait
+ * for a CRLF that never comes). `from` is where the previous search stopped, so that a head
+ * arriving byte by byte costs linear time.
  */
 export function findHeadEnd(bytes: Uint8Array, start: number, end: number, from: number): number {
   let i = Math.max(start, from - 3);
   while (i < end) {
     const lf = bytes.indexOf(10, i);
     if (lf < 0 || lf >= end) return -1;
-    if (lf >= start + 3 && bytes[lf - 1] === 13 && bytes[lf - 2] === 10 && bytes[lf - 3] === 13) {
-      return lf + 1;
-    }
+    if (lf === start || bytes[lf - 1] !== 13) return BARE_LF;
+    if (lf >= start + 3 && bytes[lf - 2] === 10 && bytes[lf - 3] === 13) return lf + 1;
     i = lf + 1;
   }
   return -1;

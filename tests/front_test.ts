@@ -207,6 +207,9 @@ Deno.test("the front answers malformed requests itself with a one-line 4xx and k
     ["CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n", 400, /Unsupported request target form/],
     ["CONNECT /x HTTP/1.1\r\nHost: x\r\n\r\n", 405, /Method CONNECT is not supported/],
     ["GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400, /Unsupported request target form/],
+    // Answered at once, not after the header timeout: the CRLF it waits for would never come.
+    ["GET / HTTP/1.1\nHost: x\n\n", 400, /Header lines must end with CRLF/],
+    ["GET / HTTP/1.1\r\nHost: x\n\r\n", 400, /Header lines must end with CRLF/],
   ];
   for (const [request, status, reason] of cases) {
     const answer = await exchange(port, request);
