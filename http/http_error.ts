@@ -21,12 +21,19 @@ import { describeError, type Logger } from "../util/logger.ts";
 export class HttpError extends Error {
   /** The HTTP status to answer with. */
   readonly status: number;
+  /** Headers the answer carries besides its content type. */
+  readonly headers?: Readonly<Record<string, string>>;
 
-  /** Create an error answered with `status` and `message` as the body. */
-  constructor(status: number, message: string, options?: ErrorOptions) {
+  /** Create an error answered with `status` and `message` as the body (and `options.headers`). */
+  constructor(
+    status: number,
+    message: string,
+    options?: ErrorOptions & { headers?: Readonly<Record<string, string>> },
+  ) {
     super(message, options);
     this.name = "HttpError";
     this.status = status;
+    if (options?.headers !== undefined) this.headers = options.headers;
   }
 }
 
@@ -46,7 +53,7 @@ export class HttpError extends Error {
  * ```
  */
 export function errorResponse(error: unknown, logger: Logger): Response {
-  if (error instanceof HttpError) return textResponse(error.status, error.message);
+  if (error instanceof HttpError) return textResponse(error.status, error.message, error.headers);
   logger.error(`Unexpected error while handling a request: ${describeError(error)}`);
   return textResponse(500, "Internal server error");
 }
@@ -61,9 +68,13 @@ export function errorResponse(error: unknown, logger: Logger): Response {
  * const ok = textResponse(200, "ok");
  * ```
  */
-export function textResponse(status: number, body: string): Response {
+export function textResponse(
+  status: number,
+  body: string,
+  headers?: Readonly<Record<string, string>>,
+): Response {
   return new Response(body, {
     status,
-    headers: { "content-type": "text/plain; charset=utf-8" },
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
   });
 }

@@ -91,6 +91,14 @@ export class RoomAdmission {
         maxMessageBytes: this.#config.maxMessageBytes,
       });
     } catch (error) {
+      // RFC 6455 §4.2.2: another version is 426, naming the version this server speaks.
+      const version = request.headers.get("sec-websocket-version");
+      if (version !== null && version !== "13") {
+        throw new HttpError(426, "WebSocket version 13 is required (Sec-WebSocket-Version)", {
+          cause: error,
+          headers: { "sec-websocket-version": "13" },
+        });
+      }
       const reason = error instanceof Error ? error.message.replace(/^Invalid Header: /, "") : "";
       throw new HttpError(400, `Invalid WebSocket upgrade request: ${reason}`, { cause: error });
     }

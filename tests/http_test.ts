@@ -181,6 +181,23 @@ Deno.test("an upgrade request without a key is 400 and creates no room", async (
   assert.match(metrics, /^jamsocket_rooms 0$/m);
 });
 
+Deno.test("an upgrade request for another WebSocket version is 426 with Sec-WebSocket-Version: 13", async () => {
+  await using server = startServer(SharedCounterServer);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.server.addr.port });
+  await conn.write(new TextEncoder().encode(
+    "GET /ws/old HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n",
+  ));
+  const buffer = new Uint8Array(4096);
+  const response = new TextDecoder().decode(buffer.subarray(0, (await conn.read(buffer)) ?? 0));
+  conn.close();
+  assert.match(response, /^HTTP\/1\.1 426 /);
+  assert.match(response, /\r\nsec-websocket-version: 13\r\n/);
+  assert.match(response, /WebSocket version 13 is required \(Sec-WebSocket-Version\)$/);
+  const metrics = await (await fetch(`${server.http}/metrics`)).text();
+  assert.match(metrics, /^jamsocket_rooms 0$/m);
+});
+
 Deno.test("a Host header that makes no URL is 400 on every route, never 500", async () => {
   await using server = startServer(SharedCounterServer);
   for (const host of ["a b c", "[", "x:99999999", "%zz"]) {
