@@ -10,11 +10,12 @@ import type { RoomRegistry } from "../room/room_registry.ts";
 import { describeError } from "../util/logger.ts";
 import type { NodeParts } from "./_node_parts.ts";
 import type { LiveNode } from "./coordinator.ts";
+import { publicNodeName } from "./node_lease.ts";
 
 /** A node as the cluster view shows it. */
 export interface ClusterViewNode {
-  /** The node's id. */
-  readonly id: string;
+  /** The node's public name (`publicNodeName`: its id is its credential on the links). */
+  readonly name: string;
   /** Its HTTP address, if it was told (`httpAddress`). */
   readonly http: string;
   /** Where the other nodes reach it. */
@@ -33,7 +34,7 @@ export interface ClusterViewNode {
 
 /** `GET /cluster`: the live nodes, from their leases. */
 export interface ClusterView {
-  /** The node that answered. */
+  /** The name of the node that answered. */
   readonly node: string;
   /** Every live node. */
   readonly nodes: readonly ClusterViewNode[];
@@ -58,7 +59,15 @@ export async function clusterView(parts: NodeParts, withRooms: boolean): Promise
   const self = parts.lease.id;
   const views = await Promise.all(nodes.map(async (node): Promise<ClusterViewNode> => {
     const { id, http, link, rooms, clients, draining } = node;
-    const view = { id, http, link, rooms, clients, draining, self: id === self };
+    const view = {
+      name: publicNodeName(id),
+      http,
+      link,
+      rooms,
+      clients,
+      draining,
+      self: id === self,
+    };
     if (!withRooms) return view;
     try {
       const list = id === self
@@ -66,10 +75,11 @@ export async function clusterView(parts: NodeParts, withRooms: boolean): Promise
         : await (await parts.pool.get(id, link)).request({ op: "rooms" });
       return { ...view, roomList: list as RoomInfo[] };
     } catch (error) {
-      return { ...view, roomList: { error: describeError(error) } };
+      const reason = describeError(error).replaceAll(id, view.name);
+      return { ...view, roomList: { error: reason } };
     }
   }));
-  return { node: self, nodes: views };
+  return { node: publicNodeName(self), nodes: views };
 }
 
 /** The cluster's lines for `/metrics` (Prometheus text); `fenced` counts this node's lapses. */

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { describeError, type Logger } from "../util/logger.ts";
 import type { Coordinator, LiveNode, NodeInfo } from "./coordinator.ts";
 
@@ -32,10 +33,30 @@ export interface NodeLeaseOptions {
   readonly now?: () => number;
 }
 
-/** A new random node id: 96 bits, hex. */
+/**
+ * A new random node id: 96 bits, hex. It is the node's credential on the links (a peer is
+ * accepted only with the id of a live node), so only readers of Redis and of the logs see it;
+ * what the HTTP port shows is {@linkcode publicNodeName}.
+ */
 export function newNodeId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The name `GET /cluster` shows for node `id`: 48 bits of its SHA-256, which tell nodes apart
+ * and give nothing of the id away.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { publicNodeName } from "./node_lease.ts";
+ *
+ * assert.match(publicNodeName("0123456789abcdef01234567"), /^[0-9a-f]{12}$/);
+ * ```
+ */
+export function publicNodeName(id: string): string {
+  return createHash("sha256").update(`jamsocket node ${id}`).digest("hex").slice(0, 12);
 }
 
 /**

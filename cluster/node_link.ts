@@ -105,8 +105,10 @@ const REQUEST_MS = 3000;
  * ```
  */
 export class NodeLink {
-  /** The peer's node id (known after the handshake). */
+  /** The peer's node id (known after the handshake; until then only a HELLO is read). */
   peer = "";
+  /** Connecting: the node this link must reach (its HELLO makes it the peer at once). */
+  #expected: string | undefined;
   /** Channels this node opened on the link (it is the entry). */
   readonly entries = new Map<number, EntryChannel>();
   /** Channels the peer opened (this node is the owner). */
@@ -162,6 +164,7 @@ export class NodeLink {
       `Node ${peer} at ${address}`,
     );
     const link = new NodeLink(conn, host, logger, options);
+    link.#expected = peer;
     const hello = link.#waitHello();
     link.#writer.hello(host.nodeId, peer);
     link.#flush();
@@ -175,7 +178,6 @@ export class NodeLink {
       link.close();
       throw error;
     }
-    link.peer = peer;
     return link;
   }
 
@@ -320,7 +322,7 @@ export class NodeLink {
     this.#hello?.(new Error(`Node ${this.peer || "peer"} closed the link`));
     this.#hello = undefined;
     for (const resolve of this.#requests.values()) {
-      resolve({ status: 503, error: `Link to node ${this.peer} closed` });
+      resolve({ status: 503, error: "The link to the room's node closed; try again" });
     }
     this.#host.closed(this);
   }
@@ -417,6 +419,10 @@ export class NodeLink {
 
   #dispatch(frame: LinkFrameView): void {
     const id = frame.channel;
+    if (this.peer === "" && frame.type !== LinkFrame.Hello) {
+      // Nothing but the handshake from a connection not yet known to be a live node.
+      throw new Error(`Frame type ${frame.type} before the handshake`);
+    }
     switch (frame.type) {
       case LinkFrame.Hello: {
         const version = frame.u8();
@@ -425,12 +431,15 @@ export class NodeLink {
         if (version !== LINK_VERSION) {
           throw new Error(`Link protocol ${version} is not ${LINK_VERSION}`);
         }
-        this.#hello?.({ from, to });
+        if (this.#hello === undefined) throw new Error("A second HELLO");
+        // The node this link connected to answered: frames after its HELLO in the same read
+        // are its own.
+        if (from === this.#expected && to === this.#host.nodeId) this.peer = from;
+        this.#hello({ from, to });
         this.#hello = undefined;
         return;
       }
       case LinkFrame.Join: {
-        if (this.peer === "") throw new Error("JOIN before HELLO");
         const mayCreate = frame.u8() === 1;
         const room = frame.short();
         const data = frame.remaining > 0 ? frame.restText() : undefined;
@@ -438,7 +447,6 @@ export class NodeLink {
         return;
       }
       case LinkFrame.Rejoin: {
-        if (this.peer === "") throw new Error("REJOIN before HELLO");
         const room = frame.short();
         return this.#host.rejoin?.(this, id, room, frame.short());
       }

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import type { AcquireMode } from "../cluster/coordinator.ts";
+import { LinkFrame, LinkWriter } from "../cluster/link_protocol.ts";
 import { RedisCoordinator } from "../cluster/redis_coordinator.ts";
 import { CloseCode } from "../room/close_code.ts";
-import { TestClient, waitUntil } from "./_client.ts";
+import { TestClient, WAIT_MS, waitUntil, withTimeout } from "./_client.ts";
 import { connectWhenHealed, startCluster, UPGRADE_HEADERS, who } from "./_cluster.ts";
 import { RawSocket } from "./_raw_socket.ts";
 
@@ -255,4 +256,40 @@ Deno.test("cluster: a forwarded client whose upgrade fails after its place was t
   assert.equal((await who(second))[2], "2");
   await second.close();
   await first.close();
+});
+
+Deno.test("cluster: a link connection is heard only after its HELLO names a live node; GET /cluster shows no node id", async () => {
+  await using cluster = await startCluster(2);
+  const [a, b] = cluster.nodes;
+  const ids = cluster.nodes.map((node) => node.server.handler.cluster!.id);
+  const view = await (await fetch(`${b.http}/cluster`)).json();
+  const text = JSON.stringify(view);
+  for (const id of ids) assert.ok(!text.includes(id), `the view shows node id ${id}`);
+  const link: string = view.nodes.find((n: { self: boolean }) => !n.self).link;
+  // What reaches a's link port without a handshake, or with the id of no live node, is not
+  // answered: a request for its rooms, an adopted room, a join.
+  const attempts: [string, (writer: LinkWriter) => void][] = [
+    ["a request", (w) => w.payload(LinkFrame.Request, 1, JSON.stringify({ op: "rooms" }))],
+    ["a join", (w) => w.join(1, 1, "lobby", undefined)],
+    ["an unknown node's HELLO", (w) => {
+      w.hello("0123456789abcdef01234567", ids[0]);
+      w.payload(LinkFrame.Request, 1, JSON.stringify({ op: "rooms" }));
+    }],
+  ];
+  for (const [what, write] of attempts) {
+    const colon = link.lastIndexOf(":");
+    const conn = await Deno.connect({
+      hostname: link.slice(0, colon),
+      port: Number(link.slice(colon + 1)),
+    });
+    const writer = new LinkWriter();
+    write(writer);
+    await conn.write(writer.take());
+    const buffer = new Uint8Array(1024);
+    const read = await withTimeout(conn.read(buffer), WAIT_MS, `${what}: the link to end`);
+    assert.equal(read, null, `${what} got ${read} bytes back`);
+    conn.close();
+  }
+  const client = await a.connect("lobby"); // a still serves
+  await client.close();
 });
