@@ -293,35 +293,63 @@ export class LinkFrameView {
 }
 
 /**
- * Splits a byte stream into frames; a frame cut across reads is kept until its end arrives.
+ * Splits a byte stream into frames; a frame cut across reads is kept until its end arrives, in a
+ * buffer of its whole size made once its length is known (so a large frame arriving in many
+ * reads costs linear time).
  *
- * @throws {RangeError} a frame longer than {@linkcode MAX_LINK_FRAME} (a broken peer).
+ * @throws {RangeError} a frame longer than {@linkcode LinkReader.maxFrame} (a broken peer).
  */
 export class LinkReader {
+  /** The longest frame accepted: {@linkcode MAX_LINK_FRAME} unless lowered (before a HELLO). */
+  maxFrame: number = MAX_LINK_FRAME;
+  /** A frame cut across reads: its 4 length bytes, or (once they are here) all of it. */
   #pending: Uint8Array | undefined;
+  /** Bytes of `#pending` filled. */
+  #filled = 0;
   readonly #frame = new LinkFrameView();
 
   /** Feed bytes read; yields each whole frame (one reused view: read it before the next). */
   *push(chunk: Uint8Array): Generator<LinkFrameView> {
-    let bytes = chunk;
-    if (this.#pending !== undefined) {
-      bytes = new Uint8Array(this.#pending.length + chunk.length);
-      bytes.set(this.#pending);
-      bytes.set(chunk, this.#pending.length);
-      this.#pending = undefined;
-    }
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let at = 0;
-    while (bytes.length - at >= 4) {
-      const length = view.getUint32(at, true);
-      if (length < HEADER - 4 || length > MAX_LINK_FRAME) {
-        throw new RangeError(`Link frame of ${length} bytes is malformed or too large`);
+    while (this.#pending !== undefined) {
+      const pending = this.#pending;
+      const take = Math.min(pending.length - this.#filled, chunk.length - at);
+      pending.set(chunk.subarray(at, at + take), this.#filled);
+      this.#filled += take;
+      at += take;
+      if (this.#filled < pending.length) return;
+      if (pending.length === 4) { // the length has arrived (a whole frame is longer than 4 bytes)
+        const whole = new Uint8Array(4 + this.#length(new DataView(pending.buffer), 0));
+        whole.set(pending);
+        this.#pending = whole;
+        continue;
       }
-      if (bytes.length - at - 4 < length) break;
-      this.#frame.reset(bytes, view, at, at + 4 + length);
+      this.#pending = undefined;
+      this.#filled = 0;
+      this.#frame.reset(pending, new DataView(pending.buffer), 0, pending.length);
+      yield this.#frame;
+    }
+    const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    while (chunk.length - at >= 4) {
+      const length = this.#length(view, at);
+      if (chunk.length - at - 4 < length) break;
+      this.#frame.reset(chunk, view, at, at + 4 + length);
       yield this.#frame;
       at += 4 + length;
     }
-    if (at < bytes.length) this.#pending = bytes.slice(at);
+    if (at === chunk.length) return;
+    const rest = chunk.length - at;
+    this.#pending = new Uint8Array(rest >= 4 ? 4 + this.#length(view, at) : 4);
+    this.#pending.set(chunk.subarray(at));
+    this.#filled = rest;
+  }
+
+  /** The length field at `at`, checked. */
+  #length(view: DataView, at: number): number {
+    const length = view.getUint32(at, true);
+    if (length < HEADER - 4 || length > this.maxFrame) {
+      throw new RangeError(`Link frame of ${length} bytes is malformed or too large`);
+    }
+    return length;
   }
 }

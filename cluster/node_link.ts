@@ -13,6 +13,7 @@ import {
   type LinkFrameView,
   LinkReader,
   LinkWriter,
+  MAX_LINK_FRAME,
 } from "./link_protocol.ts";
 
 /** A client of a room on this node, reached through a link (this node is the owner). */
@@ -91,6 +92,8 @@ export interface LinkOptions {
 
 /** How long a HELLO and a request may take. */
 const HANDSHAKE_MS = 2000;
+/** The longest frame read before the handshake (a HELLO is under 100 bytes). */
+const HANDSHAKE_FRAME = 1024;
 const REQUEST_MS = 3000;
 
 /**
@@ -106,7 +109,10 @@ const REQUEST_MS = 3000;
  */
 export class NodeLink {
   /** The peer's node id (known after the handshake; until then only a HELLO is read). */
-  peer = "";
+  get peer(): string {
+    return this.#peer;
+  }
+  #peer = "";
   /** Connecting: the node this link must reach (its HELLO makes it the peer at once). */
   #expected: string | undefined;
   /** Channels this node opened on the link (it is the entry). */
@@ -117,7 +123,7 @@ export class NodeLink {
   readonly #host: LinkHost;
   readonly #logger: Logger;
   readonly #writer = new LinkWriter();
-  readonly #reader = new LinkReader();
+  readonly #reader = Object.assign(new LinkReader(), { maxFrame: HANDSHAKE_FRAME });
   readonly #requests = new Map<number, (reply: unknown) => void>();
   readonly #touched = new Set<EntryChannel>();
   /** Entry channels with progress not yet reported, reported every {@linkcode ACK_EVERY_MS}. */
@@ -195,7 +201,7 @@ export class NodeLink {
       const { from, to } = await withDeadline(hello, HANDSHAKE_MS, "A peer's HELLO");
       if (to !== host.nodeId) throw new Error(`Peer ${from} asked for node ${to}`);
       if (!(await host.isLiveNode(from))) throw new Error(`Peer ${from} is not a live node`);
-      link.peer = from;
+      link.#trust(from);
       link.#writer.hello(host.nodeId, from);
       link.#flush();
     } catch (error) {
@@ -417,6 +423,12 @@ export class NodeLink {
     this.close();
   }
 
+  /** The handshake is done: `peer` is a live node, whose frames may be of any length. */
+  #trust(peer: string): void {
+    this.#peer = peer;
+    this.#reader.maxFrame = MAX_LINK_FRAME;
+  }
+
   #dispatch(frame: LinkFrameView): void {
     const id = frame.channel;
     if (this.peer === "" && frame.type !== LinkFrame.Hello) {
@@ -434,7 +446,7 @@ export class NodeLink {
         if (this.#hello === undefined) throw new Error("A second HELLO");
         // The node this link connected to answered: frames after its HELLO in the same read
         // are its own.
-        if (from === this.#expected && to === this.#host.nodeId) this.peer = from;
+        if (from === this.#expected && to === this.#host.nodeId) this.#trust(from);
         this.#hello({ from, to });
         this.#hello = undefined;
         return;
