@@ -48,6 +48,9 @@ const PROJECTS_HELP = `Arguments:
          assembly/index.ts), a service.ts, or a jamsocket.toml whose [service] names a
          build command and the module it makes`;
 
+/** Where `dev` listens unless told: this machine only (it lists rooms and shows build errors). */
+const DEV_HOSTNAME = "127.0.0.1";
+
 /** Help for `jamsocket dev`. */
 export const DEV_HELP =
   `Build a service, serve it, and rebuild and hot-reload it when its sources change
@@ -60,6 +63,8 @@ Options:${SERVE_FLAGS_HELP}
       --no-watch                        Build and serve once; do not watch
   -h, --help                            Print help
 
+dev listens on 127.0.0.1 unless --hostname says otherwise (0.0.0.0 to reach it from other
+machines): its room list and build errors are for you alone.
 A TypeScript service is type-checked (deno check) on every change, and its project's modules
 are all reloaded. A failed build is printed and shown on the dev page (http://localhost:8080/);
 the last good build keeps serving, and a failed first build waits for a fix. GET /rooms is on.
@@ -106,6 +111,7 @@ export async function devCommand(args: string[]): Promise<number> {
     "shutdown-policy": config.shutdownPolicy,
     static: config.staticFiles && resolve(dir, config.staticFiles),
     ...definedOnly(flags),
+    hostname: flags.hostname ?? DEV_HOSTNAME,
   });
   const project = await detectProject(dir, config);
   const logger = consoleLogger();

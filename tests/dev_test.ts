@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CloseCode } from "../room/close_code.ts";
 import { TestClient } from "./_client.ts";
-import { cliOutput, type CliProcess, startCli } from "./_cli.ts";
+import { cliOutput, type CliProcess, runCli, startCli } from "./_cli.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const RUST_ENV = { CARGO: "/usr/bin/cargo", RUSTC: "/usr/bin/rustc" };
@@ -380,4 +380,27 @@ Deno.test("jamsocket build says once, at its line, that an AssemblyScript consol
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("jamsocket dev listens on 127.0.0.1 unless --hostname says otherwise", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "jamsocket-dev-host-" });
+  await Deno.writeTextFile(
+    join(dir, "service.ts"),
+    `export default class Quiet { message() {} }\n`,
+  );
+  const child = runCli(["dev", dir, "--port", "0", "--no-watch"]);
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!/listening on http:\/\/\S+/.test(out)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+  }
+  child.kill("SIGTERM");
+  reader.releaseLock();
+  await child.stdout.cancel().catch(() => {});
+  await child.stderr.cancel();
+  await child.status;
+  await Deno.remove(dir, { recursive: true });
+  assert.match(out, /Jamsocket dev server listening on http:\/\/127\.0\.0\.1:\d+/);
 });
