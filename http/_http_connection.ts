@@ -6,6 +6,7 @@
  * @module
  */
 
+import { Deadline } from "../util/deadline.ts";
 import { describeError, type Logger } from "../util/logger.ts";
 import { HttpError, textResponse } from "./http_error.ts";
 import {
@@ -51,7 +52,11 @@ export class HttpConnection {
   /** Waiting for a request, with nothing of it read yet (safe to close when stopping). */
   #idle = true;
   #closed = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The request head's (or an idle keep-alive's) deadline; `#forHead` says which. */
+  readonly #deadline = new Deadline(() => this.#timedOut());
+  #forHead = false;
+  /** A response write's deadline (made on the first write). */
+  #sendDeadline: Deadline | undefined;
   #socket: FrontWebSocket | undefined;
 
   constructor(conn: Deno.TcpConn, front: ConnectionContext) {
@@ -88,7 +93,7 @@ export class HttpConnection {
       this.destroy();
       return undefined;
     }
-    clearTimeout(this.#timer);
+    this.#deadline.cancel();
     return this.#socket;
   }
 
@@ -101,7 +106,7 @@ export class HttpConnection {
   destroy(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#timer);
+    this.#deadline.cancel();
     this.#rb.discard();
     try {
       this.#conn.close();
@@ -153,21 +158,23 @@ export class HttpConnection {
       else if (!this.#closed) throw error;
       return undefined;
     } finally {
-      clearTimeout(this.#timer);
+      this.#deadline.cancel();
     }
   }
 
   /** Start the timer for the head: 408 when it fires on a started head, a plain close when idle. */
   #arm(ms: number, head: boolean): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      if (!head) return this.destroy();
-      this.#front.headerTimedOut();
-      void this.#answerAndClose(
-        408,
-        `Request head did not arrive within ${this.#front.headerMs / 1000} s`,
-      );
-    }, ms);
+    this.#forHead = head;
+    this.#deadline.arm(ms);
+  }
+
+  #timedOut(): void {
+    if (!this.#forHead) return this.destroy();
+    this.#front.headerTimedOut();
+    void this.#answerAndClose(
+      408,
+      `Request head did not arrive within ${this.#front.headerMs / 1000} s`,
+    );
   }
 
   async #answerAndClose(status: number, reason: string): Promise<void> {
@@ -340,12 +347,13 @@ export class HttpConnection {
   }
 
   async #write(bytes: Uint8Array): Promise<void> {
-    const timer = setTimeout(() => this.destroy(), SEND_TIMEOUT_MS);
+    const deadline = this.#sendDeadline ??= new Deadline(() => this.destroy());
+    deadline.arm(SEND_TIMEOUT_MS);
     try {
       let written = 0;
       while (written < bytes.length) written += await this.#conn.write(bytes.subarray(written));
     } finally {
-      clearTimeout(timer);
+      deadline.cancel();
     }
   }
 }

@@ -41,6 +41,7 @@ import {
   type WriterOwner,
 } from "./_ws_writer.ts";
 import type { MemoryBudget } from "./memory_budget.ts";
+import { Deadline } from "../util/deadline.ts";
 
 export type { FrontCloseKind };
 
@@ -181,13 +182,15 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
   #cleanEnd = false;
   /** A read is pending on the connection. */
   #reading = false;
-  /** The connection is to be closed when the pending read ends (or at the close timeout). */
-  #closeAtReadEnd: ReturnType<typeof setTimeout> | undefined;
   #closeCode = 1005;
   #closeReason = "";
   #wasClean = false;
   #closeFired = false;
-  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Open: the end of a close handshake (or a shed) that takes too long. Closed: the end of the
+   * wait for the client's EOF, when the connection is closed at its read's end. Made on first use.
+   */
+  #cut: Deadline | undefined;
   #onEnd: (() => void) | undefined;
   /** The latest ping not answered yet (see `[onPing]`), and its length; -1 when none is owed. */
   #owedPong: Uint8Array | undefined;
@@ -506,10 +509,12 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
 
   /** End the connection after `ms` at most (never later than the close timeout). */
   #cutAfter(ms: number): void {
-    clearTimeout(this.#closeTimer);
-    this.#closeTimer = setTimeout(
-      () => this.#end(this.#closeCode, this.#closeReason),
-      Math.min(ms, this.#host.closeTimeoutMs),
+    this.#cutDeadline().arm(Math.min(ms, this.#host.closeTimeoutMs));
+  }
+
+  #cutDeadline(): Deadline {
+    return this.#cut ??= new Deadline(() =>
+      this.#state === CLOSED ? this.#closeConn() : this.#end(this.#closeCode, this.#closeReason)
     );
   }
 
@@ -545,14 +550,14 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
     if (this.#idleMs > 0) this.#host.heartbeats.delete(this, this.#idleMs);
-    clearTimeout(this.#closeTimer);
+    this.#cut?.cancel();
     if (this.#cleanEnd && this.#reading && this.#conn !== undefined) {
       // Closing with a read pending makes Deno reject it with an `Interrupted` error, whose stack
       // trace costs more than the rest of a close (8 µs a connection). After a clean handshake
       // the client closes its end at once: send our FIN, and close when the read sees its EOF.
       try {
         this.#conn.closeWrite();
-        this.#closeAtReadEnd = setTimeout(() => this.#closeConn(), this.#host.closeTimeoutMs);
+        this.#cutDeadline().arm(this.#host.closeTimeoutMs);
       } catch {
         this.#closeConn();
       }
@@ -567,7 +572,7 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
 
   /** Close the TCP connection (once), and say so. */
   #closeConn(): void {
-    clearTimeout(this.#closeAtReadEnd);
+    this.#cut?.cancel();
     const onEnd = this.#onEnd;
     this.#onEnd = undefined;
     try {

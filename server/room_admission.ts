@@ -14,6 +14,7 @@ import { closeSocket, SocketState } from "../room/client_socket.ts";
 import { CloseCode, closeReason } from "../room/close_code.ts";
 import type { RoomRegistry } from "../room/room_registry.ts";
 import type { AuthenticateHook, ClientData } from "../service.ts";
+import { Deadline } from "../util/deadline.ts";
 import { describeError, type Logger } from "../util/logger.ts";
 
 /** How long an upgraded socket may stay connecting before it is taken for a lost upgrade. */
@@ -117,17 +118,18 @@ export class RoomAdmission {
     try {
       const room = this.#registry.forConnection(roomId);
       const id = room.accept(socket, data);
-      const lost = setTimeout(() => {
+      const lost = new Deadline(() => {
         if (socket.readyState !== SocketState.Connecting) return;
         logger.error(
           `WebSocket to room "${roomId}" did not open within ${OPEN_TIMEOUT_MS} ms: the upgraded ` +
             "Request must be the one Deno.serve handed in, not a copy (new Request(request))",
         );
         room.closeClient(id, CloseCode.InternalError, "Upgrade did not complete");
-      }, OPEN_TIMEOUT_MS);
+      });
+      lost.arm(OPEN_TIMEOUT_MS);
       const opened = socket.onopen;
       socket.onopen = (event) => {
-        clearTimeout(lost);
+        lost.cancel();
         opened?.call(socket, event);
       };
     } catch (error) {
