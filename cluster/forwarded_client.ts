@@ -72,7 +72,10 @@ export class ForwardedClient implements EntryChannel {
   #joined!: { resolve: () => void; reject: (error: Error) => void };
   #delivered = 0;
   #acked = 0;
+  /** The owner has been told the client is open (it is counted in the stats). */
   #open = false;
+  /** What the owner sent before the socket opened (its 101 still on its way), in order. */
+  #early: [data: string | ArrayBuffer, bytes: number][] | undefined;
   #unattached: ReturnType<typeof setTimeout> | undefined;
   #gone = false;
 
@@ -134,12 +137,20 @@ export class ForwardedClient implements EntryChannel {
         this.#leave(1006, "Upgrade did not complete");
       }
     }, OPEN_MS);
+    // The owner hears of the client now, before its 101 is written: when the client learns it is
+    // in the room, the room's `connect` has run (else a message another client sent at once
+    // could reach the room before it, and its broadcast miss it). What the owner sends before
+    // the socket opens waits here.
+    this.#open = true;
+    this.#stats.clients++;
+    this.#early = [];
+    this.#link.signal(LinkFrame.Open, this.#channel);
     socket.onopen = () => {
       clearTimeout(lost);
-      if (this.#gone) return;
-      this.#open = true;
-      this.#stats.clients++;
-      this.#link.signal(LinkFrame.Open, this.#channel);
+      const early = this.#early;
+      this.#early = undefined;
+      if (this.#gone || early === undefined) return;
+      for (const [data, bytes] of early) this.send(data, bytes);
     };
     socket.onmessage = (event) => {
       if (this.#gone) return;
@@ -216,6 +227,10 @@ export class ForwardedClient implements EntryChannel {
 
   send(data: string | ArrayBuffer, bytes: number): void {
     const socket = this.#socket;
+    if (this.#early !== undefined) {
+      this.#early.push([data, bytes]);
+      return;
+    }
     if (socket === undefined || socket.readyState !== SocketState.Open) return;
     socket.send(typeof data === "string" ? data : new Uint8Array(data));
     this.#delivered += bytes;
