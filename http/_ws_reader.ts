@@ -71,7 +71,12 @@ export class FrameReader {
   #skip = 0;
   /** Opcode of the fragmented message in progress (0: none). */
   #fragOpcode = 0;
-  #fragments: Uint8Array[] | undefined;
+  /**
+   * The fragmented message so far, gathered in one buffer (grown by doubling, up to the message
+   * limit): a list of the fragments cost about 480 bytes of heap each, so a 1 MiB message in
+   * 1-byte fragments took 500 MB.
+   */
+  #fragments: Uint8Array | undefined;
   #fragBytes = 0;
   /** A frame too large for the read buffer, copied here as it arrives. */
   #part: Uint8Array | undefined;
@@ -244,7 +249,8 @@ export class FrameReader {
       return;
     }
     if (opcode !== Op.Continuation) this.#fragOpcode = opcode;
-    (this.#fragments ??= []).push(part);
+    if (this.#fragBytes === 0) this.#fragments = part; // the first fragment: its buffer will do
+    else this.#gather(part, 0, part.length);
     this.#fragBytes += part.length;
     if (opcode === Op.Continuation && this.#partFin) this.#deliverFragments();
   }
@@ -321,24 +327,29 @@ export class FrameReader {
         "input_budget",
       );
     }
-    (this.#fragments ??= []).push(bytes.slice(start, end));
+    this.#gather(bytes, start, end);
     this.#fragBytes += length;
+  }
+
+  /** Copy `bytes[start, end)` after the message gathered so far. */
+  #gather(bytes: Uint8Array, start: number, end: number): void {
+    const need = this.#fragBytes + end - start;
+    let gathered = this.#fragments;
+    if (gathered === undefined || gathered.length < need) {
+      const size = Math.min(Math.max(need, 2 * (gathered?.length ?? 0), 1024), this.#maxMessage);
+      const grown = new Uint8Array(Math.max(size, need));
+      if (gathered !== undefined) grown.set(gathered.subarray(0, this.#fragBytes));
+      gathered = this.#fragments = grown;
+    }
+    gathered.set(bytes.subarray(start, end), this.#fragBytes);
   }
 
   #deliverFragments(): void {
     const opcode = this.#fragOpcode;
-    const parts = this.#fragments ?? [];
-    let message = parts[0] ?? new Uint8Array(0);
-    if (parts.length > 1) {
-      message = new Uint8Array(this.#fragBytes);
-      let at = 0;
-      for (const part of parts) {
-        message.set(part, at);
-        at += part.length;
-      }
-    }
+    const message = this.#fragments ?? new Uint8Array(0);
+    const length = this.#fragBytes;
     this.#releaseFragments();
-    this.#sink[onMessage](opcode, message, 0, message.length);
+    this.#sink[onMessage](opcode, message, 0, length);
   }
 
   #releaseFragments(): void {

@@ -81,6 +81,36 @@ Deno.test("a fragmented message whose FIN never comes is closed with 1009 past m
   socket.close();
 });
 
+Deno.test("a message in 200,000 one-byte fragments is gathered in one buffer, not 200,000 objects", async () => {
+  await using front = echoFront();
+  const socket = await RawSocket.connect(front.port, "/");
+  const fragments = 200_000;
+  const heapBefore = Deno.memoryUsage().heapUsed;
+  await socket.send(Opcode.Binary, new Uint8Array([0]), { fin: false });
+  for (let sent = 1; sent < fragments; sent += 10_000) {
+    const count = Math.min(10_000, fragments - sent);
+    const batch = new Uint8Array(count * 7); // 2 + 4 (mask) + 1 bytes a fragment
+    for (let i = 0; i < count; i++) {
+      batch.set(
+        encodeFrame(Opcode.Continuation, new Uint8Array([(sent + i) & 0xff]), { fin: false }),
+        i * 7,
+      );
+    }
+    await socket.writeRaw(batch);
+  }
+  await waitUntil(() => front.server.stats().inputBytes >= fragments, "every fragment read");
+  // Held as a list, each fragment took about 480 bytes of heap (96 MB here).
+  const grown = Deno.memoryUsage().heapUsed - heapBefore;
+  assert.ok(grown < 24 * 1024 * 1024, `the heap grew by ${grown} bytes`);
+  await socket.send(Opcode.Continuation, new Uint8Array([fragments & 0xff]));
+  const echo = await socket.next();
+  assert.equal(echo?.opcode, Opcode.Binary);
+  assert.equal(echo!.payload.length, fragments + 1);
+  assert.ok(echo!.payload.every((byte, i) => byte === (i & 0xff)));
+  assert.equal(front.server.stats().inputBytes, 0);
+  socket.close();
+});
+
 Deno.test("through serve(): fragments past maxMessageBytes close with 1009, counted; the room goes on", async () => {
   const events: string[] = [];
   await using server = startServer(recordingEcho(events), { maxMessageBytes: 100 });
