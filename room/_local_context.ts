@@ -8,9 +8,7 @@ import { closeReason } from "./close_code.ts";
 import type { RoomOutput } from "./room_engine.ts";
 import { copyJsonValue } from "../util/json_value.ts";
 import type { ClientData, ClientId, JamsocketContext, MessageRecipient } from "../service.ts";
-
-/** The longest timer `setTimeout` can hold (2^31 - 1 ms); longer requests are clamped. */
-const MAX_TIMER_MS = 0x7fffffff;
+import { MAX_TIMER_MS } from "../util/clock.ts";
 
 /** A room's {@linkcode JamsocketContext}, over the room's output. */
 export class LocalContext implements JamsocketContext {

@@ -8,7 +8,7 @@
 import { type ClientLimits, RateLimiter } from "./client_limits.ts";
 import { type ClientSocket, closeSocket } from "./client_socket.ts";
 import { CloseCode, closeReason } from "./close_code.ts";
-import { type Clock, SYSTEM_CLOCK, type TimerHandle } from "../util/clock.ts";
+import { type Clock, MAX_TIMER_MS, SYSTEM_CLOCK, type TimerHandle } from "../util/clock.ts";
 import type { Logger } from "../util/logger.ts";
 import type { Metrics } from "../http/metrics.ts";
 import { utf8Length } from "../util/utf8.ts";
@@ -447,7 +447,9 @@ export class Room {
     this.#leave(client);
   }
 
-  #setTimer(ms: number): void {
+  #setTimer(requested: number): void {
+    // A guest's u32 can say 49 days: past 2^31 − 1 ms, `setTimeout` would fire at once.
+    const ms = requested >= 0 ? Math.min(requested, MAX_TIMER_MS) : 0;
     this.#clock.clearTimeout(this.#timer);
     // Kept while the room closes too: a snapshot taken as it closes holds the timer.
     this.#timerDue = this.#clock.now() + ms;

@@ -198,3 +198,25 @@ Deno.test("a guest's out-of-bounds access and stack overflow are traps that cras
   await healthy.close();
   await server[Symbol.asyncDispose]();
 });
+
+Deno.test("a guest's timer of 2^32 − 1 ms waits (clamped to 2^31 − 1), in this process and in room hosts", async () => {
+  const longTimer = wat(guestWat(
+    `(call $set_timer (i32.const -1))
+     (call $send (local.get $client) (local.get $ptr) (local.get $len))`,
+    `(import "env" "set_timer" (func $set_timer (param i32)))`,
+    `(data (i32.const 64) "tick")
+     (func (export "timer") (call $send (i32.const 0) (i32.const 64) (i32.const 4)))`,
+  ));
+  for (const roomHosts of [0, 1]) {
+    await using server = startServer(() => ({}), { roomHosts });
+    await server.server.handler.replaceService(
+      await loadWasmService(longTimer, { logger: server.logger }),
+    );
+    const client = await server.connect("later");
+    client.send("armed");
+    assert.equal(await client.next(), "armed");
+    // An unclamped 49-day timer overflows setTimeout, which then fires after 1 ms.
+    await assert.rejects(client.next(300), /timed out/, `a tick came (room hosts: ${roomHosts})`);
+    await client.close();
+  }
+});

@@ -5,6 +5,9 @@
  * @module
  */
 
+/** The longest timer `setTimeout` can hold (2^31 − 1 ms); rooms clamp longer requests to it. */
+export const MAX_TIMER_MS = 0x7fffffff;
+
 /** An opaque timer handle, as {@linkcode Clock.setTimeout} returns it. */
 export type TimerHandle = unknown;
 
