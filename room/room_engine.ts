@@ -110,6 +110,7 @@ export type CrashKind =
   | "invalid_pointer"
   | "cpu_limit"
   | "host_exit"
+  | "output_limit"
   | "restore";
 
 /**

@@ -40,6 +40,14 @@ import {
  */
 export const GC_EVERY_ROOMS = 1000;
 
+/**
+ * The most a guest may send in one event, in bytes. A host queues what its guests send until the
+ * event ends (then the front delivers it), so without a bound one event could fill the host's
+ * memory: a guest sending 1 MiB messages in a loop grew its host to 2 GB in 5 s. Past it, the room
+ * crashes (`output_limit`), not the host.
+ */
+export const MAX_EVENT_OUTPUT = 64 * 1024 * 1024;
+
 /** Options the front sends with LOAD. */
 export interface HostLoadOptions {
   name: string;
@@ -86,6 +94,8 @@ export async function runRoomHost(
     error: (line) => out.log(3, line),
   };
   let config: GuestConfig | undefined;
+  /** Where `out` stood when the event being handled began. */
+  let eventStart = 0;
   let handled = 0;
   let reportedAt = 0;
   let dropped = 0;
@@ -112,9 +122,24 @@ export async function runRoomHost(
     out.roomEvent(Frame.Crashed, key, undefined, `${crash.kind} ${crash.message}`);
   };
 
+  /** Throw (into the guest, crashing its room) if `bytes` more would pass the event's bound. */
+  const checkOutput = (bytes: number) => {
+    if (out.length - eventStart + bytes <= MAX_EVENT_OUTPUT) return;
+    throw new RoomCrashError(
+      "output_limit",
+      `The guest sent more than ${MAX_EVENT_OUTPUT} bytes in one event`,
+    );
+  };
+
   const guestOutput = (key: Uint8Array): GuestOutput => ({
-    sendText: (recipient, utf8) => out.roomEvent(Frame.SendText, key, recipient, utf8),
-    sendBinary: (recipient, bytes) => out.roomEvent(Frame.SendBinary, key, recipient, bytes),
+    sendText: (recipient, utf8) => {
+      checkOutput(utf8.length);
+      out.roomEvent(Frame.SendText, key, recipient, utf8);
+    },
+    sendBinary: (recipient, bytes) => {
+      checkOutput(bytes.length);
+      out.roomEvent(Frame.SendBinary, key, recipient, bytes);
+    },
     setTimer: (ms) => out.roomEvent(Frame.SetTimer, key, ms),
   });
 
@@ -143,6 +168,7 @@ export async function runRoomHost(
       throw new Error(`Room host protocol: incarnation ${incarnation} opened twice`);
     }
     const key = frame.roomKey();
+    eventStart = out.length;
     try {
       rooms.set(incarnation, {
         key,
@@ -170,6 +196,7 @@ export async function runRoomHost(
       return;
     }
     const guest = room.guest;
+    eventStart = out.length;
     try {
       switch (frame.type) {
         case Frame.Connect:

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { GC_EVERY_ROOMS } from "../room_host/host_main.ts";
+import { GC_EVERY_ROOMS, MAX_EVENT_OUTPUT } from "../room_host/host_main.ts";
 import { defaultHostCommand } from "../room_host/pool.ts";
 import { Frame, FrameReader, FrameWriter } from "../room_host/protocol.ts";
 import { loadWasmService } from "../wasm/host.ts";
@@ -299,4 +299,32 @@ Deno.test("RoomHostPool: a host that sends a malformed frame is stopped and repl
   );
   await server.logger.waitFor(/^error Room host 2 sent a malformed frame/);
   assert.equal((await fetch(`${server.http}/status`)).status, 200);
+});
+
+Deno.test("RoomHostPool: a guest that sends more than 64 MiB in one event crashes its room, not its host", async () => {
+  // "f…": send 1 MiB to nobody 100 times in this one event; anything else is echoed.
+  const flood = wat(guestWat(
+    `(local $i i32)
+     (if (i32.eq (i32.load8_u (local.get $ptr)) (i32.const 102))
+       (then
+         (drop (memory.grow (i32.const 17)))
+         (block $done (loop $again
+           (br_if $done (i32.ge_u (local.get $i) (i32.const 100)))
+           (call $send (i32.const 999) (i32.const 65536) (i32.const 1048576))
+           (local.set $i (i32.add (local.get $i) (i32.const 1)))
+           (br $again)))))
+     (call $send (local.get $client) (local.get $ptr) (local.get $len))`,
+  ));
+  await using server = await hosted(flood);
+  const calm = await server.connect("calm");
+  const loud = await server.connect("loud");
+  loud.send("flood");
+  const closed = await loud.waitClosed();
+  assert.equal(closed.code, 1011);
+  assert.equal(closed.reason, `The guest sent more than ${MAX_EVENT_OUTPUT} bytes in one event`);
+  await server.logger.waitFor(/^error Room "loud" crashed \(output_limit\): /);
+  // The same host still runs the other room.
+  calm.send("still here");
+  assert.equal(await calm.next(), "still here");
+  await calm.close();
 });
