@@ -63,6 +63,10 @@ class FencedEngine extends SnapshotForwarding implements RoomEngine {
     return this.#inner.pending;
   }
 
+  get queuedBytes(): number {
+    return this.#inner.queuedBytes;
+  }
+
   connect(client: ClientId, data?: ClientData): void {
     if (this.#lease.valid()) this.#inner.connect(client, data);
   }

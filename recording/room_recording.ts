@@ -94,6 +94,9 @@ export class RecordingEngine extends SnapshotForwarding implements RoomEngine {
   get pending(): number {
     return this.#inner.pending;
   }
+  get queuedBytes(): number {
+    return this.#inner.queuedBytes;
+  }
   async close(): Promise<void> {
     await this.#inner.close();
     this.#recording.end("closed");

@@ -33,6 +33,13 @@ export interface ClientLimits {
 }
 
 /**
+ * The most bytes of messages a room holds while its service is busy (an async hook, a time-sliced
+ * guest, a hibernated room waking): a message that would pass it closes its sender with 1013.
+ * Without it, one client sending to a room whose hook awaited for 4 s had it queue 822 MB.
+ */
+export const MAX_QUEUED_BYTES = 16 * 1024 * 1024;
+
+/**
  * The defaults: 1 MiB frames, no rate limit, 4 MiB of queued output and 16 KiB of data per client.
  *
  * @example

@@ -102,6 +102,8 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
   /** Pending events as flat triples: kind, client, payload. */
   #queue: (EventKind | ClientId | Payload)[] = [];
   #head = 0;
+  /** Bytes of the text and binary messages in `#queue`. */
+  #queuedBytes = 0;
   /** True while the service is being built or restored, or a hook's Promise is pending. */
   #busy = true;
   #closed = false;
@@ -159,6 +161,10 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
 
   get pending(): number {
     return (this.#queue.length - this.#head) / 3;
+  }
+
+  get queuedBytes(): number {
+    return this.#queuedBytes;
   }
 
   get canSnapshot(): boolean {
@@ -219,6 +225,7 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
     }
     this.#queue = [];
     this.#head = 0;
+    this.#queuedBytes = 0;
     return events;
   }
 
@@ -432,12 +439,14 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
     }
     this.#queue = [];
     this.#head = 0;
+    this.#queuedBytes = 0;
   }
 
   #dispatch(kind: EventKind, client: ClientId, payload: Payload): void {
     if (this.#closed) return;
     if (this.#busy || this.#paused || this.#sleeping !== undefined) {
       this.#queue.push(kind, client, payload);
+      this.#queuedBytes += payloadBytes(payload);
       if (this.#sleeping !== undefined && !this.#busy && !this.#paused) this.#wake();
       return;
     }
@@ -454,6 +463,7 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
       const client = queue[this.#head + 1] as ClientId;
       const payload = queue[this.#head + 2] as Payload;
       this.#head += 3;
+      this.#queuedBytes -= payloadBytes(payload);
       if (!this.#run(kind, client, payload)) return;
     }
     queue.length = 0;
@@ -522,4 +532,10 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
     );
     return true;
   }
+}
+
+/** What a queued event's payload holds, as counted for `queuedBytes`: text and binary messages. */
+function payloadBytes(payload: Payload): number {
+  if (typeof payload === "string") return payload.length;
+  return payload instanceof Uint8Array ? payload.byteLength : 0;
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type ClientLimits, RateLimiter } from "./client_limits.ts";
+import { type ClientLimits, MAX_QUEUED_BYTES, RateLimiter } from "./client_limits.ts";
 import { type ClientSocket, closeSocket } from "./client_socket.ts";
 import { CloseCode, closeReason } from "./close_code.ts";
 import { type Clock, MAX_TIMER_MS, SYSTEM_CLOCK, type TimerHandle } from "../util/clock.ts";
@@ -381,6 +381,15 @@ export class Room {
         CloseCode.PolicyViolation,
         `Over the limit of ${limits.maxMessagesPerSecond} messages per second`,
         "rate_limit",
+      );
+    }
+    const queued = this.#engine.queuedBytes;
+    if (queued > 0 && queued + bytes > MAX_QUEUED_BYTES) {
+      return this.#kick(
+        client,
+        CloseCode.TryAgainLater,
+        `Room is busy: ${queued} bytes of messages wait for it; try again later`,
+        "room_busy",
       );
     }
     metrics.messagesIn++;

@@ -26,6 +26,8 @@ export interface RoomEngine {
   timer(): void;
   /** Events received and not yet handled. */
   readonly pending: number;
+  /** Bytes of the messages among them (a room refuses more past `MAX_QUEUED_BYTES`). */
+  readonly queuedBytes: number;
   /** Accept no more events; resolves once the events already received have run. */
   close(): Promise<void>;
 }

@@ -58,6 +58,11 @@ export class RemoteEngine implements RoomEngine {
     return 0;
   }
 
+  /** Nothing waits here: events go to the host at once. */
+  get queuedBytes(): number {
+    return 0;
+  }
+
   /** `close()` was called and the host has not confirmed it yet. */
   get closing(): boolean {
     return this.#closed !== undefined && !this.#gone;

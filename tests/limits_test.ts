@@ -86,3 +86,33 @@ Deno.test("a client that stops reading is closed with 1008 and the server's memo
     assert.equal((await cli.stop()).code, 0);
   }
 });
+
+Deno.test("a room whose hook is busy holds at most 16 MiB of messages: past it, the sender gets 1013", async () => {
+  let release: (() => void) | undefined;
+  const handled: number[] = [];
+  class Slow {
+    async message(_client: number, text: string) {
+      if (text === "wait") await new Promise<void>((resolve) => release = resolve);
+      handled.push(text.length);
+    }
+  }
+  await using server = startServer(Slow);
+  const busy = await server.connect("busy");
+  const elsewhere = await server.connect("elsewhere");
+  busy.send("wait");
+  await waitUntil(() => release !== undefined, "the hook to start waiting");
+  // 400 messages of 60 KB (24 MB) while the hook waits: 16 MiB are held, then 1013.
+  const text = "x".repeat(60_000);
+  for (let i = 0; i < 400; i++) busy.send(text);
+  const event = await busy.waitClosed();
+  assert.equal(event.code, CloseCode.TryAgainLater);
+  assert.match(event.reason, /^Room is busy: \d+ bytes of messages wait for it; try again later$/);
+  const metrics = await (await fetch(`${server.http}/metrics`)).text();
+  assert.match(metrics, /^jamsocket_clients_closed_total\{reason="room_busy"\} 1$/m);
+  // The room goes on with what it held, and other rooms never waited.
+  elsewhere.send("hi");
+  release!();
+  await waitUntil(() => handled.length > 1, "the held messages to run");
+  assert.ok(handled.filter((n) => n === 60_000).length * 60_000 <= 16 * 1024 * 1024);
+  await elsewhere.close();
+});

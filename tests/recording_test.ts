@@ -302,6 +302,7 @@ Deno.test("record: an event's outputs carry its time; an output sent later, its 
     binary() {},
     timer() {},
     pending: 0,
+    queuedBytes: 0,
     async close() {},
     message(client, text) {
       now += 5; // the event runs 5 ms before it answers
