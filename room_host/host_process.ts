@@ -66,6 +66,8 @@ export class HostProcess implements HostLink {
   /** Rooms asked to close that the host has not confirmed closed. */
   #closing = 0;
   #writing = false;
+  /** Bytes of the chunk being written to the host. */
+  #inFlight = 0;
   #flushQueued = false;
   #stopping = false;
   /** Resolves when the process has ended. */
@@ -138,6 +140,11 @@ export class HostProcess implements HostLink {
     return this.#out.roomKey(roomId, incarnation);
   }
 
+  /** Bytes queued for the host and not yet written. */
+  get queuedBytes(): number {
+    return this.#out.length + this.#inFlight;
+  }
+
   release(incarnation: number): void {
     const engine = this.rooms.get(incarnation);
     if (engine === undefined) return;
@@ -195,12 +202,15 @@ export class HostProcess implements HostLink {
       const conn = await this.#connection;
       while (this.#out.length > 0 && !this.#stopping) {
         const bytes = this.#out.take();
+        this.#inFlight = bytes.length;
         for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+        this.#inFlight = 0;
       }
     } catch {
       // the host is gone; its exit is handled by `exited`
     } finally {
       this.#writing = false;
+      this.#inFlight = 0;
     }
   }
 

@@ -16,6 +16,8 @@ export interface HostLink {
   roomKey(roomId: string, incarnation: number): Uint8Array;
   /** The room's incarnation is gone from this host. */
   release(incarnation: number): void;
+  /** Bytes queued for the host and not yet written to it (the host is busy or slow). */
+  readonly queuedBytes: number;
 }
 
 /**
@@ -58,9 +60,9 @@ export class RemoteEngine implements RoomEngine {
     return 0;
   }
 
-  /** Nothing waits here: events go to the host at once. */
+  /** What waits for this room's host, all its rooms together: a busy host holds up each. */
   get queuedBytes(): number {
-    return 0;
+    return this.#link.queuedBytes;
   }
 
   /** `close()` was called and the host has not confirmed it yet. */

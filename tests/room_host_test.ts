@@ -328,3 +328,24 @@ Deno.test("RoomHostPool: a guest that sends more than 64 MiB in one event crashe
   assert.equal(await calm.next(), "still here");
   await calm.close();
 });
+
+Deno.test("RoomHostPool: while a guest spins, its host's rooms hold at most 16 MiB of messages; past it, 1013", async () => {
+  await using server = await hosted(await fixture("hog"), { cpuLimit: 1 });
+  const spinner = await server.connect("busy");
+  const flooder = await server.connect("busy");
+  flooder.send("ready?");
+  assert.equal(await flooder.next(), "ready?");
+  spinner.send("spin");
+  // 400 messages of 60 KB (24 MB) while the host runs the spin: the front holds 16 MiB, then 1013.
+  const text = "x".repeat(60_000);
+  for (let i = 0; i < 400; i++) flooder.send(text);
+  const event = await flooder.waitClosed();
+  assert.equal(event.code, 1013);
+  assert.match(event.reason, /^Room is busy: \d+ bytes of messages wait for it; try again later$/);
+  // The spin ends at the CPU limit (its room crashes) and the host serves a new room.
+  assert.equal((await spinner.waitClosed(10_000)).code, 1011);
+  const after = await server.connect("after");
+  after.send("fine");
+  assert.equal(await after.next(), "fine");
+  await after.close();
+});
