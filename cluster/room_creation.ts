@@ -80,9 +80,21 @@ export class RoomCreation {
         // the target went away: a new room may go anywhere, this node included
       }
       if (link !== undefined) {
-        const reply = await link.request({ op: "create", room, generated }) as CreateReply;
+        let reply: CreateReply;
+        try {
+          reply = await link.request({ op: "create", room, generated }) as CreateReply;
+        } catch (error) {
+          throw new HttpError(503, "The room's node did not answer; try again", { cause: error });
+        }
         if (reply.id !== undefined) return reply.id;
-        throw new HttpError(reply.status ?? 503, reply.error ?? "Room creation failed; try again");
+        if (reply.status === undefined || reply.status === 500) {
+          // The peer failed unexpectedly: its words stay in its log and here, not in the answer.
+          this.#parts.logger.warn(
+            `Cluster: creating room "${room}" on node ${target} failed: ${reply.error}`,
+          );
+          throw new HttpError(503, "Room creation failed; try again");
+        }
+        throw new HttpError(reply.status, reply.error ?? "Room creation failed; try again");
       }
     }
     return await this.#createHere(room, generated);

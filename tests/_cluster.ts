@@ -81,8 +81,7 @@ export async function startNodeProcess(
     service,
     "--cluster",
     redis.url,
-    "--cluster-lease",
-    String(TEST_LEASE_MS / 1000),
+    ...(extra.includes("--cluster-lease") ? [] : ["--cluster-lease", String(TEST_LEASE_MS / 1000)]),
     ...extra,
   ], { env: { NODE_NAME: name } });
   await node.waitFor(/Cluster: node \w+ registered/);
@@ -99,14 +98,17 @@ export async function startNodes(
   extra: string[] = [],
   service: string = CLUSTER_SERVICE,
 ): Promise<CliProcess[]> {
+  const placement = extra.includes("--placement") ? [] : ["--placement", "local"];
   const started = await Promise.all(
-    names.map((name) => startNodeProcess(redis, name, ["--placement", "local", ...extra], service)),
+    names.map((name) => startNodeProcess(redis, name, [...placement, ...extra], service)),
   );
   await waitUntil(async () => {
     const view = await (await fetch(`http://127.0.0.1:${started[0].port}/cluster`)).json();
     return view.nodes.length === names.length;
   }, "every node in the cluster view");
-  await new Promise((resolve) => setTimeout(resolve, TEST_LEASE_MS + 100));
+  const lease = extra.indexOf("--cluster-lease");
+  const leaseMs = lease < 0 ? TEST_LEASE_MS : Number(extra[lease + 1]) * 1000;
+  await new Promise((resolve) => setTimeout(resolve, leaseMs + 100));
   return started;
 }
 

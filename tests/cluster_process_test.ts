@@ -12,7 +12,8 @@ import { RedisServer } from "./_redis.ts";
 
 const url = (node: CliProcess, room: string) => `ws://127.0.0.1:${node.port}/ws/${room}`;
 
-const nodes = (redis: RedisServer, names: string[]) => startNodes(redis, names);
+const nodes = (redis: RedisServer, names: string[], extra?: string[]) =>
+  startNodes(redis, names, extra);
 const stopAll = stopNodes;
 
 Deno.test("cluster process: kill -9 of the owner → its clients get 1012 and the room is back on a live node within the lease", async () => {
@@ -136,5 +137,40 @@ Deno.test("cluster flags: bad values are one error line, a pointer to --help, an
     const lines = stderr.trim().split("\n");
     assert.deepEqual([lines.length, lines[1]], [2, "Try 'jamsocket serve --help'"], stderr);
     assert.ok(lines[0].startsWith("error: ") && lines[0].includes(message), stderr);
+  }
+});
+
+Deno.test("cluster process: a room placed on a node that stopped answering is 503, not 500", async () => {
+  await using redis = await RedisServer.start();
+  // A lease longer than a link request's 3 s: b is still live when a's request to it times out.
+  const flags = ["--placement", "least-loaded", "--cluster-lease", "4"];
+  const [a, b] = await nodes(redis, ["a", "b"], flags);
+  try {
+    // A room on b reached through a: the two are linked.
+    const onB = await TestClient.open(url(b, "on-b"));
+    const viaA = await TestClient.open(url(a, "on-b"));
+    assert.equal((await who(viaA))[3], "b");
+    b.process.kill("SIGSTOP");
+    const answers: string[] = [];
+    try {
+      // New rooms through a: those it places here are made at once; once a has more rooms than
+      // b, one goes to b, which does not answer.
+      for (let i = 0; i < 4 && !answers.some((answer) => answer.startsWith("503")); i++) {
+        const response = await fetch(`http://127.0.0.1:${a.port}/ws/fresh-${i}`, {
+          method: "POST",
+        });
+        answers.push(`${response.status} ${await response.text()}`);
+      }
+    } finally {
+      b.process.kill("SIGCONT");
+    }
+    assert.ok(answers.every((answer) => /^(200|503) /.test(answer)), answers.join("; "));
+    assert.ok(
+      answers.includes("503 The room's node did not answer; try again"),
+      answers.join("; "),
+    );
+    await Promise.all([onB, viaA].map((client) => client.close().catch(() => {})));
+  } finally {
+    await stopAll([a, b]);
   }
 });
