@@ -332,3 +332,21 @@ Deno.test("record: an event's outputs carry its time; an output sent later, its 
   ]);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("record: a folder that goes away stops the recording with one line; the room goes on", async () => {
+  const dir = await Deno.makeTempDir();
+  await using server = startServer(SharedCounterServer, { record: dir });
+  const client = await server.connect("lobby");
+  client.send("increment");
+  assert.equal(await client.nextText(), "new value: 1");
+  await Deno.remove(dir, { recursive: true });
+  client.send("increment");
+  assert.equal(await client.nextText(), "new value: 2");
+  await server.logger.waitFor(
+    /^error Recording of room "lobby" at .*lobby\..*\.jsonl stopped: NotFound: /,
+  );
+  client.send("increment");
+  assert.equal(await client.nextText(), "new value: 3");
+  assert.equal(server.logger.lines.filter((line) => line.includes("Recording of")).length, 1);
+  await client.close();
+});
