@@ -300,13 +300,18 @@ export class LinkFrameView {
  * @throws {RangeError} a frame longer than {@linkcode LinkReader.maxFrame} (a broken peer).
  */
 export class LinkReader {
-  /** The longest frame accepted: {@linkcode MAX_LINK_FRAME} unless lowered (before a HELLO). */
-  maxFrame: number = MAX_LINK_FRAME;
+  /** The longest frame accepted (lower before a HELLO). */
+  maxFrame: number;
   /** A frame cut across reads: its 4 length bytes, or (once they are here) all of it. */
   #pending: Uint8Array | undefined;
   /** Bytes of `#pending` filled. */
   #filled = 0;
   readonly #frame = new LinkFrameView();
+
+  /** A reader of frames up to `maxFrame` bytes. */
+  constructor(maxFrame: number = MAX_LINK_FRAME) {
+    this.maxFrame = maxFrame;
+  }
 
   /** Feed bytes read; yields each whole frame (one reused view: read it before the next). */
   *push(chunk: Uint8Array): Generator<LinkFrameView> {

@@ -123,7 +123,7 @@ export class NodeLink {
   readonly #host: LinkHost;
   readonly #logger: Logger;
   readonly #writer = new LinkWriter();
-  readonly #reader = Object.assign(new LinkReader(), { maxFrame: HANDSHAKE_FRAME });
+  readonly #reader = new LinkReader(HANDSHAKE_FRAME);
   readonly #requests = new Map<number, (reply: unknown) => void>();
   readonly #touched = new Set<EntryChannel>();
   /** Entry channels with progress not yet reported, reported every {@linkcode ACK_EVERY_MS}. */

@@ -336,8 +336,8 @@ export class FrameReader {
     const need = this.#fragBytes + end - start;
     let gathered = this.#fragments;
     if (gathered === undefined || gathered.length < need) {
-      const size = Math.min(Math.max(need, 2 * (gathered?.length ?? 0), 1024), this.#maxMessage);
-      const grown = new Uint8Array(Math.max(size, need));
+      const doubled = Math.min(Math.max(2 * (gathered?.length ?? 0), 1024), this.#maxMessage);
+      const grown = new Uint8Array(Math.max(doubled, need));
       if (gathered !== undefined) grown.set(gathered.subarray(0, this.#fragBytes));
       gathered = this.#fragments = grown;
     }

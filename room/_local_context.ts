@@ -8,7 +8,6 @@ import { closeReason } from "./close_code.ts";
 import type { RoomOutput } from "./room_engine.ts";
 import { copyJsonValue } from "../util/json_value.ts";
 import type { ClientData, ClientId, JamsocketContext, MessageRecipient } from "../service.ts";
-import { MAX_TIMER_MS } from "../util/clock.ts";
 
 /** A room's {@linkcode JamsocketContext}, over the room's output. */
 export class LocalContext implements JamsocketContext {
@@ -57,7 +56,7 @@ export class LocalContext implements JamsocketContext {
 
   setTimer(ms: number): void {
     if (!(ms >= 0)) throw new RangeError(`setTimer expects a number of ms >= 0, got ${ms}`);
-    this.#output.setTimer(Math.min(ms, MAX_TIMER_MS));
+    this.#output.setTimer(ms); // the room clamps it to what `setTimeout` can hold
   }
 
   /** Forget every client, then know `clients` (in join order) with their `data`. */

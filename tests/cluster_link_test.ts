@@ -134,7 +134,7 @@ Deno.test("LinkReader: a 16 MiB frame in 4 KiB reads, frames split before their 
     for (const frame of reader.push(smallBytes.subarray(at, at + 1))) texts.push(frame.restText());
   }
   assert.deepEqual(texts, ["héllo"]);
-  const strict = Object.assign(new LinkReader(), { maxFrame: 1024 });
+  const strict = new LinkReader(1024);
   assert.throws(
     () => [...strict.push(new Uint8Array([0x01, 0x04, 0, 0]))],
     /1025 bytes .* too large/,
