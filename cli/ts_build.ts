@@ -150,7 +150,7 @@ export class TypeScriptBuilder {
     }
     let graph: GraphModule[];
     try {
-      graph = (JSON.parse(info.output) as { modules: GraphModule[] }).modules;
+      graph = (JSON.parse(info.stdout) as { modules: GraphModule[] }).modules;
     } catch (error) {
       throw new BuildError(
         `Cannot read the module graph of ${this.#show(this.#entry)}`,
@@ -261,15 +261,20 @@ export class TypeScriptBuilder {
     }
   }
 
-  async #run(args: string[]): Promise<{ success: boolean; output: string }> {
-    const { success, stdout, stderr } = await new Deno.Command(this.#deno!, {
+  /** Run `deno args`: its standard output, and what it said besides its download progress. */
+  async #run(args: string[]): Promise<{ success: boolean; stdout: string; output: string }> {
+    const result = await new Deno.Command(this.#deno!, {
       args,
       cwd: this.#options.dir,
       env: { NO_COLOR: "1", RUST_BACKTRACE: "0", DENO_NO_UPDATE_CHECK: "1" },
       stdin: "null",
     }).output();
     const decoder = new TextDecoder();
-    return { success, output: decoder.decode(stdout) + decoder.decode(stderr) };
+    const stdout = decoder.decode(result.stdout);
+    // On a cold cache Deno reports each fetch on stderr ("Download https://…"); those are not
+    // output of the check, and are not the graph.
+    const said = decoder.decode(result.stderr).replace(/^Download \S+\n?/gm, "");
+    return { success: result.success, stdout, output: stdout + said };
   }
 }
 
