@@ -8,6 +8,7 @@
 import type { Protocol } from "./client.ts";
 import { cpuTime, descendants } from "./proc.ts";
 import type { ScenarioName } from "./scenarios.ts";
+import { WASM_ROOMS_V8_FLAGS } from "../wasm/v8_flags.ts";
 
 /** The Deno running this benchmark: servers and load generators run on the same one. */
 export const DENO: string = Deno.execPath();
@@ -42,16 +43,18 @@ export interface ServerDef {
   command(context: ServerContext): string[];
 }
 
-/** `jamsocket serve` with the flags every run of ours shares. */
+/** `jamsocket serve` with the flags every run of ours shares (`denoFlags` before the script). */
 function jamsocket(
   module: string,
   context: ServerContext,
   extra: string[],
+  denoFlags: string[] = [],
 ): string[] {
   return [
     DENO,
     "run",
     "-A",
+    ...denoFlags,
     ...profileFlags(context),
     "cli.ts",
     "serve",
@@ -134,6 +137,16 @@ export const SERVERS: readonly ServerDef[] = [
       context.scenario === "hog"
         ? jamsocket(spinModuleOf(context), context, ["--cpu-limit", "1"])
         : jamsocket("examples/wasm/counter.wasm", context, []),
+  },
+  {
+    name: "jamsocket-wasm-v8",
+    description:
+      "ours, WASM in-process as `jamsocket-wasm`, with the V8 flags the README gives for many WASM rooms (`wasm/v8_flags.ts`)",
+    protocol: "ws",
+    node: false,
+    maxRooms: 3000,
+    command: (context) =>
+      jamsocket("examples/wasm/counter.wasm", context, [], [`--v8-flags=${WASM_ROOMS_V8_FLAGS}`]),
   },
   {
     name: "jamsocket-wasm-sync",

@@ -11,6 +11,7 @@ import { describeError, type Logger } from "../util/logger.ts";
 import type { Metrics } from "../http/metrics.ts";
 import type { RoomEngineFactory } from "../room/room_engine.ts";
 import { guestMetering, type WasmService } from "../wasm/host.ts";
+import { WASM_ROOMS_V8_FLAGS } from "../wasm/v8_flags.ts";
 import { HostProcess, type HostProcessConfig } from "./host_process.ts";
 import { PROGRESS_INTERVAL_MS } from "./protocol.ts";
 import { RemoteEngine } from "./remote_engine.ts";
@@ -53,7 +54,8 @@ export const ROOM_HOST_COMMAND = "__room-host";
 
 /**
  * The command that starts a room host connected to `socketPath`: this Deno running
- * `host_main.ts` with no permission but that socket, or, inside a `deno compile`d `jamsocket`
+ * `host_main.ts` with no permission but that socket and V8 set for many WASM rooms
+ * ({@linkcode WASM_ROOMS_V8_FLAGS}), or, inside a `deno compile`d `jamsocket`
  * binary, the binary itself with `__room-host`.
  *
  * @example
@@ -72,7 +74,8 @@ export function defaultHostCommand(socketPath: string): string[] {
     `--allow-write=${socketPath}`,
     `--allow-net=unix:${socketPath}`,
   ];
-  return [exe, "run", "--quiet", "--no-config", "--no-prompt", ...socket, main, socketPath];
+  const v8 = `--v8-flags=${WASM_ROOMS_V8_FLAGS}`;
+  return [exe, "run", "--quiet", "--no-config", "--no-prompt", v8, ...socket, main, socketPath];
 }
 
 /**

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { GC_EVERY_ROOMS, MAX_EVENT_OUTPUT } from "../room_host/host_main.ts";
 import { defaultHostCommand } from "../room_host/pool.ts";
+import { WASM_ROOMS_V8_FLAGS } from "../wasm/v8_flags.ts";
 import { Frame, FrameReader, FrameWriter } from "../room_host/protocol.ts";
 import { loadWasmService } from "../wasm/host.ts";
 import type { ServeOptions } from "../server.ts";
@@ -220,6 +221,12 @@ async function ended(child: Deno.ChildProcess): Promise<[code: number, stderr: s
 async function write(conn: Deno.UnixConn, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
 }
+
+Deno.test("a room host runs with V8 set for many WASM rooms (wasm/v8_flags.ts)", async () => {
+  await using host = await hostProcess();
+  const argv = (await Deno.readTextFile(`/proc/${host.child.pid}/cmdline`)).split("\0");
+  assert.ok(argv.includes(`--v8-flags=${WASM_ROOMS_V8_FLAGS}`), argv.join(" "));
+});
 
 Deno.test("host_main: a module that does not load answers FAILED, then one line on stderr and exit 1", async () => {
   await using host = await hostProcess();
