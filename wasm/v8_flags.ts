@@ -5,7 +5,7 @@
  * guest's minimum is 17 pages, 1.06 MiB, most of it never touched), and V8 lets that external
  * part grow by at most 1.1× between full collections. So thousands of rooms bring a full
  * mark-compact every few dozen rooms, each marking the whole JS heap: in `deno task bench
- * --scenarios rooms`, half of the server's CPU. A growing factor of 4 (V8's bound for its own
+ * --scenarios rooms`, a quarter of the server's CPU. A growing factor of 4 (V8's bound for its own
  * heap) makes those collections rare; what a room touches is the same. Measured in
  * `scripts/facts/wasm_gc_pressure.ts` and `docs/deno_facts.md`.
  *
