@@ -24,5 +24,6 @@
  * @module
  */
 
-/** `--v8-flags` value for a process with many WASM rooms (comma-separated V8 flags). */
+/** `--v8-flags` value for a process with many WASM rooms (comma-separated V8 flags; `deno.json`'s
+ * `compile` task repeats it, JSON having no imports). */
 export const WASM_ROOMS_V8_FLAGS = "--external-memory-max-growing-factor=4";

@@ -4,7 +4,7 @@
  * with larger memories bring more full (mark-compact) collections, each of which marks the whole
  * JS heap. Kept instances of a module with 1 page and with 17 pages (a Rust `wasm32-wasi` guest's
  * minimum: 1 MiB of stack and its data) are made in child processes under `--trace-gc`, with
- * V8's defaults and with `--external-memory-max-growing-factor=4`.
+ * V8's defaults and with the growing factor room hosts run with (`wasm/v8_flags.ts`).
  *
  * ```sh
  * deno run -A scripts/facts/wasm_gc_pressure.ts [--instances 3000]
@@ -13,11 +13,9 @@
  * @module
  */
 
+import { WASM_ROOMS_V8_FLAGS as FACTOR_FLAG } from "../../wasm/v8_flags.ts";
 import { DenoChild } from "./_facts.ts";
 import { compileWat } from "./_wat.ts";
-
-/** The growing factor given to the second run of each size (V8's default is 1.1). */
-const FACTOR_FLAG = "--external-memory-max-growing-factor=4";
 
 if (Deno.args[0] === "--child") {
   const [instances, pages] = [Number(Deno.args[1]), Number(Deno.args[2])];
