@@ -1,14 +1,16 @@
 /**
  * Server memory per idle connected room, hibernated against awake, and what waking costs. For
  * each service, a server (`bench/servers/gc_server.ts`, the CLI's flags, `--shutdown-policy
- * never`) gets two batches of `rooms` rooms with one connected client each, which sends one
+ * never`, `--rooms-per-host` above the rooms opened, so that no awake room hibernates) gets
+ * `batches` batches of `rooms` rooms with one connected client each, which sends one
  * `increment`; then the clients stay connected and silent. With `--hibernate-after 0.5` the
  * rooms hibernate (the run waits until `jamsocket_rooms_hibernated` counts them all); without,
  * they stay awake (the run waits as long). Memory is the server's RSS (`/proc/<pid>/status`)
- * after a full GC (`GET /gc`), before and after each batch, ÷ rooms. The second batch is the
+ * after a full GC (`GET /gc`), before and after each batch, ÷ rooms. The last batch is the
  * steady state: what one more idle room costs once the server has run a while. (The first
- * batch of hibernated rooms shows the high-water mark of their start-up: memory that V8 and the
- * allocator keep after the instances are freed, and reuse for the next rooms.) Then every client
+ * batches of hibernated rooms show the high-water mark of their start-up: memory that V8 and the
+ * allocator keep after the instances are freed, and reuse for the next rooms; it takes two
+ * batches of 1,000 to be reused.) Then every client
  * sends one more `increment` at once: the time to its answer (each hibernated room is restored
  * first), and the answer must be `new value: 2`. Runs are interleaved (awake, hibernated,
  * awake, …). Linux only.
@@ -20,7 +22,7 @@
  * the rooms held it. `--young-generation-grows` measures that way instead.
  *
  * ```sh
- * deno run -A bench/hibernation_memory.ts [rooms=1000] [reps=2] [service …] [--young-generation-grows]
+ * deno run -A bench/hibernation_memory.ts [rooms=1000] [reps=2] [batches=3] [service …] [--young-generation-grows]
  * ```
  *
  * @module
@@ -31,7 +33,8 @@ const youngGenerationGrows = Deno.args.includes("--young-generation-grows");
 const args = Deno.args.filter((arg) => !arg.startsWith("--"));
 const rooms = Number(args[0] ?? 1000);
 const reps = Number(args[1] ?? 2);
-const services = args.length > 2 ? args.slice(2) : [
+const batches = Number(args[2] ?? 3);
+const services = args.length > 3 ? args.slice(3) : [
   "examples/wasm/counter.wasm",
   "examples/wasm/counter_c.wasm",
   "examples/wasm/counter_as.wasm",
@@ -43,9 +46,8 @@ const services = args.length > 2 ? args.slice(2) : [
 const CANNOT_HIBERNATE = new Set(["examples/counter.ts"]);
 
 interface Run {
-  /** KiB per room of the first batch, and of the second. */
-  first: number;
-  second: number;
+  /** KiB per room of each batch. */
+  batches: number[];
   rssMiB: number;
   wakeP50: number;
   wakeMax: number;
@@ -67,6 +69,8 @@ async function run(service: string, hibernate: boolean): Promise<Run> {
       "127.0.0.1",
       "--shutdown-policy",
       "never",
+      "--rooms-per-host",
+      String(batches * rooms + 1),
       ...(hibernate ? ["--hibernate-after", "0.5"] : []),
     ],
     cwd: ROOT,
@@ -78,14 +82,16 @@ async function run(service: string, hibernate: boolean): Promise<Run> {
   try {
     const port = await listeningPort(child.stdout);
     const http = `http://127.0.0.1:${port}`;
-    const before = await settledRss(http, child.pid);
     const hibernates = hibernate && !CANNOT_HIBERNATE.has(service);
-    await openRooms(port, 0, clients);
-    await waitHibernated(http, hibernates, rooms);
-    const middle = await settledRss(http, child.pid);
-    await openRooms(port, rooms, clients);
-    await waitHibernated(http, hibernates, 2 * rooms);
-    const after = await settledRss(http, child.pid);
+    const perBatch: number[] = [];
+    let rss = await settledRss(http, child.pid);
+    for (let batch = 0; batch < batches; batch++) {
+      await openRooms(port, batch * rooms, clients);
+      await waitHibernated(http, hibernates, (batch + 1) * rooms);
+      const after = await settledRss(http, child.pid);
+      perBatch.push((after - rss) / rooms);
+      rss = after;
+    }
     const started = performance.now();
     const times = await Promise.all(clients.map(async (socket) => {
       socket.send("increment");
@@ -94,9 +100,8 @@ async function run(service: string, hibernate: boolean): Promise<Run> {
     }));
     times.sort((a, b) => a - b);
     return {
-      first: (middle - before) / rooms,
-      second: (after - middle) / rooms,
-      rssMiB: after / 1024,
+      batches: perBatch,
+      rssMiB: rss / 1024,
       wakeP50: times[Math.floor(times.length / 2)],
       wakeMax: times[times.length - 1],
     };
@@ -189,7 +194,7 @@ async function settledRss(http: string, pid: number): Promise<number> {
 
 const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
 console.log(
-  `2 × ${rooms} idle connected rooms per server, ${reps} interleaved runs each; medians; ${
+  `${batches} × ${rooms} idle connected rooms per server, ${reps} interleaved runs each; medians; ${
     youngGenerationGrows
       ? "V8's young generation grows as usual"
       : "young generation fixed at 16 MiB semi-spaces"
@@ -197,7 +202,7 @@ console.log(
 );
 console.log("");
 console.log(
-  "| service | awake KiB/room (1st, 2nd batch) | hibernated KiB/room (1st, 2nd batch) | hibernated ÷ awake (2nd batch) | awake: next answer p50 / max ms | hibernated (wake): p50 / max ms |",
+  "| service | awake KiB/room (by batch) | hibernated KiB/room (by batch) | hibernated ÷ awake (last batch) | awake: next answer p50 / max ms | hibernated (wake): p50 / max ms |",
 );
 console.log("| --- | --- | --- | --- | --- | --- |");
 for (const service of services) {
@@ -206,16 +211,16 @@ for (const service of services) {
     results.awake.push(await run(service, false));
     results.hibernated.push(await run(service, true));
   }
-  const kib = (runs: Run[], batch: "first" | "second") => median(runs.map((r) => r[batch]));
-  const both = (runs: Run[]) =>
-    `${kib(runs, "first").toFixed(1)}, ${kib(runs, "second").toFixed(1)}`;
+  const kib = (runs: Run[], batch: number) => median(runs.map((r) => r.batches[batch]));
+  const all = (runs: Run[]) =>
+    Array.from({ length: batches }, (_, batch) => kib(runs, batch).toFixed(1)).join(", ");
   const ms = (runs: Run[]) =>
     `${median(runs.map((r) => r.wakeP50)).toFixed(0)} / ${
       median(runs.map((r) => r.wakeMax)).toFixed(0)
     }`;
-  const ratio = kib(results.hibernated, "second") / kib(results.awake, "second");
+  const ratio = kib(results.hibernated, batches - 1) / kib(results.awake, batches - 1);
   console.log(
-    `| \`${service}\` | ${both(results.awake)} | ${both(results.hibernated)} | ${
+    `| \`${service}\` | ${all(results.awake)} | ${all(results.hibernated)} | ${
       (100 * ratio).toFixed(0)
     }% | ${ms(results.awake)} | ${ms(results.hibernated)} |`,
   );

@@ -106,8 +106,9 @@ export const SERVE_FLAGS_HELP = `
                                         isolation on top of metering); 0 runs them metered
                                         and time sliced in this process; auto is one per
                                         CPU [default: 0]
-      --rooms-per-host <N>              New WASM rooms past this many per host (or in this
-                                        process) get 503 [default: ${DEFAULT_ROOMS_PER_HOST}]
+      --rooms-per-host <N>              New WASM rooms past this many per host get 503; in
+                                        this process, the idlest room hibernates to make room
+                                        past this many awake [default: ${DEFAULT_ROOMS_PER_HOST}]
       --cpu-limit <SECONDS>             CPU one WASM event may use; past it only its room
                                         crashes (1011) [default: 2]
       --time-slice <MS>                 Suspend a WASM event that ran this long so other

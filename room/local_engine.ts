@@ -15,6 +15,7 @@ import type {
   SnapshotEngine,
 } from "./room_snapshot.ts";
 import { DEFAULT_CLIENT_LIMITS } from "./client_limits.ts";
+import type { InstanceSlots, SlotHolder } from "./instance_slots.ts";
 import type {
   ClientData,
   ClientId,
@@ -64,6 +65,11 @@ export interface LocalEngineOptions {
    * logged and the room starts fresh.
    */
   restore?: EngineRestore;
+  /**
+   * Take a slot here before building or restoring the service, and give it back when freeing it;
+   * at the cap the engine may be told to hibernate (it needs `snapshots`).
+   */
+  slots?: InstanceSlots;
 }
 
 /**
@@ -92,7 +98,9 @@ export interface LocalEngineOptions {
  * assert.deepEqual(sent, [[1, "HI"]]);
  * ```
  */
-export class LocalEngine implements RoomEngine, SnapshotEngine {
+export class LocalEngine implements RoomEngine, SnapshotEngine, SlotHolder {
+  /** {@linkcode InstanceSlots.use} at the latest event (with `options.slots`). */
+  lastUse = 0;
   readonly #ctx: LocalContext;
   readonly #output: RoomOutput;
   readonly #logger: Logger;
@@ -113,6 +121,9 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
   #sleeping: ServiceState | undefined;
   /** A restore from a snapshot is under way. */
   #restoring = false;
+  readonly #slots: InstanceSlots | undefined;
+  /** Waiting for a slot, to build or restore the service. */
+  #waitingForSlot = false;
   #drained: PromiseWithResolvers<void> | undefined;
 
   /**
@@ -135,8 +146,9 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
     this.#logger = logger;
     this.#factory = factory;
     this.#snapshots = options.snapshots;
-    if (options.restore !== undefined) this.#restore(options.restore, true);
-    else this.#build();
+    this.#slots = options.slots;
+    const restore = options.restore;
+    this.#withSlot(() => restore !== undefined ? this.#restore(restore, true) : this.#build());
   }
 
   connect(client: ClientId, data?: ClientData): void {
@@ -173,6 +185,25 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
 
   get hibernated(): boolean {
     return this.#sleeping !== undefined;
+  }
+
+  /** Between events with a service and nothing waiting: {@linkcode evict} would free it. */
+  get evictable(): boolean {
+    return !this.#busy && !this.#paused && !this.#closed && this.#service !== undefined &&
+      this.#snapshots !== undefined && this.pending === 0;
+  }
+
+  /** Hibernate to give the slot back (told by the slots, at their cap). */
+  evict(): void {
+    const slots = this.#slots!;
+    this.hibernate().then((size) => {
+      if (size === undefined) slots.kept(this);
+    }, (error) => {
+      slots.kept(this);
+      this.#logger.warn(
+        `Room "${this.#ctx.roomId}" cannot hibernate to make room: ${describeError(error)}`,
+      );
+    });
   }
 
   snapshot(atCapture?: () => void): Promise<ServiceState> {
@@ -234,6 +265,10 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
     if (this.#paused) this.resume();
     if (this.#service !== undefined || this.#restoring) await this.idle();
     this.#dispose();
+    if (this.#waitingForSlot) {
+      this.#dropQueue();
+      this.#settle();
+    }
   }
 
   /**
@@ -253,12 +288,27 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
     const drained = this.#drained;
     this.#drained = undefined;
     drained?.resolve();
+    this.#slots?.settled(this);
+  }
+
+  /** Run `start` once this engine holds a slot (at once without slots, or with one free). */
+  #withSlot(start: () => void): void {
+    const wait = this.#slots?.take(this);
+    if (wait === undefined) return start();
+    this.#busy = true;
+    this.#waitingForSlot = true;
+    void wait.then(() => {
+      this.#waitingForSlot = false;
+      if (this.#closed) this.#slots!.give(this);
+      else start();
+    });
   }
 
   /** Let a service that holds resources release them (`[Symbol.dispose]`), once. */
   #dispose(): void {
     const service = this.#service as Partial<Disposable> | undefined;
     this.#service = undefined;
+    this.#slots?.give(this);
     try {
       service?.[Symbol.dispose]?.();
     } catch (error) {
@@ -281,7 +331,7 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
       made.then((service) => this.#start(service), (error) => this.#constructorFailed(error));
     } else if (this.pending === 0) {
       this.#service = made;
-      this.#busy = false;
+      this.#settle();
     } else {
       this.#start(made);
     }
@@ -357,9 +407,11 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
 
   /** The first event after hibernation: restore the service, then run what waits. */
   #wake(): void {
-    const state = this.#sleeping!;
-    this.#sleeping = undefined;
-    this.#restore({ state, departed: false, timerMs: undefined }, false);
+    this.#withSlot(() => {
+      const state = this.#sleeping!;
+      this.#sleeping = undefined;
+      this.#restore({ state, departed: false, timerMs: undefined }, false);
+    });
   }
 
   /** Ask for a snapshot at this point of the queue (at once when idle or paused). */
@@ -444,6 +496,7 @@ export class LocalEngine implements RoomEngine, SnapshotEngine {
 
   #dispatch(kind: EventKind, client: ClientId, payload: Payload): void {
     if (this.#closed) return;
+    if (this.#slots !== undefined) this.lastUse = this.#slots.use();
     if (this.#busy || this.#paused || this.#sleeping !== undefined) {
       this.#queue.push(kind, client, payload);
       this.#queuedBytes += payloadBytes(payload);

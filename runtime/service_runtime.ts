@@ -8,6 +8,7 @@
 
 import { HttpError } from "../http/http_error.ts";
 import { LocalEngine } from "../room/local_engine.ts";
+import { InstanceSlots } from "../room/instance_slots.ts";
 import type { Logger } from "../util/logger.ts";
 import type { Metrics } from "../http/metrics.ts";
 import { RoomHostPool } from "../room_host/pool.ts";
@@ -35,8 +36,11 @@ export interface IsolationOptions {
    */
   roomHosts?: number;
   /**
-   * Most WASM rooms per room host (or in this process when `roomHosts` is 0); past it, new rooms
-   * get 503. Well below the ~32,000 WASM memories at which V8 ends the process.
+   * Most WASM rooms per room host; past it, new rooms get 503. In this process (`roomHosts` 0),
+   * most WASM rooms awake at once: past it the least recently used idle room hibernates to make
+   * room (a room waking, or a new one, waits for it), and rooms hibernate however many there are;
+   * only a module whose rooms cannot be snapshotted gets 503 for new rooms. Well below the
+   * ~32,000 WASM memories at which V8 ends the process.
    * @default {3000}
    */
   roomsPerHost?: number;
@@ -167,6 +171,9 @@ export function createServiceRuntime(
   };
   const factory = service.roomFactory(run);
   const snapshots = service.roomSnapshots(run);
+  // Rooms that can hibernate are not refused at the cap: the least recently used idle one
+  // hibernates to make room.
+  const slots = snapshots && new InstanceSlots(roomsPerHost, () => metrics.hibernations++);
   return {
     engineFactory: (roomId, output, environment, restore) =>
       new LocalEngine(roomId, (id, ctx) => factory(id, ctx, environment), output, logger, {
@@ -175,12 +182,13 @@ export function createServiceRuntime(
           restore: (id, ctx, state) => snapshots.restore(id, ctx, state, environment),
         },
         restore,
+        slots,
       }),
     snapshots,
     snapshotRefusal: service.snapshotRefusal,
     get capacity() {
       checkMemoryFor(service, memory);
-      return roomsPerHost;
+      return slots === undefined ? roomsPerHost : Infinity;
     },
     hosts: 0,
     queueDepth: 0,
