@@ -6,11 +6,12 @@
  * `increment`; then the clients stay connected and silent. With `--hibernate-after 0.5` the
  * rooms hibernate (the run waits until `jamsocket_rooms_hibernated` counts them all); without,
  * they stay awake (the run waits as long). Memory is the server's RSS (`/proc/<pid>/status`)
- * after a full GC (`GET /gc`), before and after each batch, ÷ rooms. The last batch is the
- * steady state: what one more idle room costs once the server has run a while. (The first
- * batches of hibernated rooms show the high-water mark of their start-up: memory that V8 and the
- * allocator keep after the instances are freed, and reuse for the next rooms; it takes two
- * batches of 1,000 to be reused.) Then every client
+ * after a full GC (`GET /gc`), before and after each batch, ÷ rooms. The mean of the batches
+ * after the first two is the steady state: what one more idle room costs once the server has run
+ * a while. (The first two batches of hibernated rooms show the high-water mark of their
+ * start-up: memory that V8 and the allocator keep after the instances are freed, and reuse for
+ * the next rooms; after that a batch's figure still varies by a few KiB, with where the
+ * allocator finds room.) Then every client
  * sends one more `increment` at once: the time to its answer (each hibernated room is restored
  * first), and the answer must be `new value: 2`. Runs are interleaved (awake, hibernated,
  * awake, …). Linux only.
@@ -22,7 +23,7 @@
  * the rooms held it. `--young-generation-grows` measures that way instead.
  *
  * ```sh
- * deno run -A bench/hibernation_memory.ts [rooms=1000] [reps=2] [batches=3] [service …] [--young-generation-grows]
+ * deno run -A bench/hibernation_memory.ts [rooms=1000] [reps=2] [batches=5] [service …] [--young-generation-grows]
  * ```
  *
  * @module
@@ -33,7 +34,7 @@ const youngGenerationGrows = Deno.args.includes("--young-generation-grows");
 const args = Deno.args.filter((arg) => !arg.startsWith("--"));
 const rooms = Number(args[0] ?? 1000);
 const reps = Number(args[1] ?? 2);
-const batches = Number(args[2] ?? 3);
+const batches = Number(args[2] ?? 5);
 const services = args.length > 3 ? args.slice(3) : [
   "examples/wasm/counter.wasm",
   "examples/wasm/counter_c.wasm",
@@ -202,7 +203,7 @@ console.log(
 );
 console.log("");
 console.log(
-  "| service | awake KiB/room (by batch) | hibernated KiB/room (by batch) | hibernated ÷ awake (last batch) | awake: next answer p50 / max ms | hibernated (wake): p50 / max ms |",
+  "| service | awake KiB/room (by batch → steady) | hibernated KiB/room (by batch → steady) | hibernated ÷ awake (steady: mean of batches 3–) | awake: next answer p50 / max ms | hibernated (wake): p50 / max ms |",
 );
 console.log("| --- | --- | --- | --- | --- | --- |");
 for (const service of services) {
@@ -212,16 +213,23 @@ for (const service of services) {
     results.hibernated.push(await run(service, true));
   }
   const kib = (runs: Run[], batch: number) => median(runs.map((r) => r.batches[batch]));
+  const steady = (runs: Run[]) => {
+    const from = Math.min(2, batches - 1);
+    const figures = Array.from({ length: batches - from }, (_, i) => kib(runs, from + i));
+    return figures.reduce((sum, figure) => sum + figure, 0) / figures.length;
+  };
   const all = (runs: Run[]) =>
     Array.from({ length: batches }, (_, batch) => kib(runs, batch).toFixed(1)).join(", ");
   const ms = (runs: Run[]) =>
     `${median(runs.map((r) => r.wakeP50)).toFixed(0)} / ${
       median(runs.map((r) => r.wakeMax)).toFixed(0)
     }`;
-  const ratio = kib(results.hibernated, batches - 1) / kib(results.awake, batches - 1);
+  const ratio = steady(results.hibernated) / steady(results.awake);
   console.log(
-    `| \`${service}\` | ${all(results.awake)} | ${all(results.hibernated)} | ${
-      (100 * ratio).toFixed(0)
-    }% | ${ms(results.awake)} | ${ms(results.hibernated)} |`,
+    `| \`${service}\` | ${all(results.awake)} → ${steady(results.awake).toFixed(1)} | ${
+      all(results.hibernated)
+    } → ${steady(results.hibernated).toFixed(1)} | ${(100 * ratio).toFixed(0)}% | ${
+      ms(results.awake)
+    } | ${ms(results.hibernated)} |`,
   );
 }

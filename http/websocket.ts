@@ -384,7 +384,12 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
         const direct = rb.length === 0 ? reader.partSpace() : undefined;
         const space = direct ?? rb.space();
         this.#reading = true;
-        const n = await conn.read(space).finally(() => this.#reading = false);
+        let n: number | null;
+        try {
+          n = await conn.read(space);
+        } finally {
+          this.#reading = false;
+        }
         if (this.#state === CLOSED) return this.#closeConn();
         if (n === null) {
           if (this.#closeReceived) this.#end(this.#closeCode, this.#closeReason);
@@ -401,7 +406,7 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
         rb.commit(n);
         this.#handle(rb);
         // A read that filled the buffer: a burst, read it in larger pieces (unless the next read
-        // goes straight into a large frame). A small read into an empty buffer: back to 1 KiB.
+        // goes straight into a large frame). A small read into an empty buffer: back to the base.
         if (n === space.length && reader.partSpace() === undefined) rb.grow();
         else if (rb.start === rb.end && n < rb.bytes.length / 8) rb.shrink();
       }

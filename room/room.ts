@@ -299,6 +299,7 @@ export class Room {
     this.#clock.clearTimeout(this.#shutdownTimer);
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
+      socket.onopen = null; // an open socket keeps only what it needs: message and close
       if (client.gone) return;
       this.#lastEvent = this.#lastActivity = this.#clock.now();
       this.#clients.set(client.id, client);

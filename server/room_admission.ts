@@ -130,6 +130,7 @@ export class RoomAdmission {
       const opened = socket.onopen;
       socket.onopen = (event) => {
         lost.cancel();
+        socket.onopen = opened; // the open socket keeps nothing of its admission
         opened?.call(socket, event);
       };
     } catch (error) {
