@@ -13,8 +13,11 @@ export interface SlotHolder {
   readonly lastUse: number;
   /** Between events, with nothing waiting: hibernating now would free the slot. */
   readonly evictable: boolean;
-  /** Snapshot the service and free it (giving the slot back), unless an event comes first. */
-  evict(): void;
+  /**
+   * Snapshot the service and free it (giving the slot back), unless an event comes first.
+   * Resolves with whether it hibernated.
+   */
+  evict(): Promise<boolean>;
 }
 
 /**
@@ -31,8 +34,9 @@ export interface SlotHolder {
  * import { InstanceSlots, type SlotHolder } from "./instance_slots.ts";
  *
  * const slots = new InstanceSlots(1);
- * const a: SlotHolder = { lastUse: slots.use(), evictable: true, evict: () => slots.give(a) };
- * const b: SlotHolder = { lastUse: slots.use(), evictable: true, evict: () => slots.give(b) };
+ * const hibernate = (holder: SlotHolder) => (slots.give(holder), Promise.resolve(true));
+ * const a: SlotHolder = { lastUse: slots.use(), evictable: true, evict: () => hibernate(a) };
+ * const b: SlotHolder = { lastUse: slots.use(), evictable: true, evict: () => hibernate(b) };
  * assert.equal(slots.take(a), undefined); // taken at once
  * assert.equal(slots.take(b), undefined); // a hibernated to make room
  * assert.equal(slots.held, 1);
@@ -49,8 +53,8 @@ export class InstanceSlots {
   readonly #onEvict: ((holder: SlotHolder) => void) | undefined;
 
   /**
-   * Slots for `capacity` services; `onEvict` is told of each holder made to hibernate (to count
-   * it).
+   * Slots for `capacity` services; `onEvict` is told of each holder that hibernated to make room
+   * (to count it).
    */
   constructor(capacity: number, onEvict?: (holder: SlotHolder) => void) {
     if (!(capacity >= 1)) throw new RangeError(`capacity must be at least 1, got ${capacity}`);
@@ -96,11 +100,6 @@ export class InstanceSlots {
     if (this.#holders.delete(holder)) this.#serve();
   }
 
-  /** `holder` was told to evict but did not hibernate (an event came first): it keeps its slot. */
-  kept(holder: SlotHolder): void {
-    this.#evicting.delete(holder);
-  }
-
   /** `holder` has finished its events: if someone waits, it may hibernate for them. */
   settled(holder: SlotHolder): void {
     if (this.#waiting.length === 0 || this.#evicting.has(holder) || !holder.evictable) return;
@@ -132,7 +131,10 @@ export class InstanceSlots {
 
   #evict(holder: SlotHolder): void {
     this.#evicting.add(holder);
-    this.#onEvict?.(holder);
-    holder.evict();
+    void holder.evict().then((hibernated) => {
+      // Not hibernated (an event came first): the holder keeps its slot.
+      if (hibernated) this.#onEvict?.(holder);
+      else this.#evicting.delete(holder);
+    });
   }
 }

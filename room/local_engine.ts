@@ -193,16 +193,13 @@ export class LocalEngine implements RoomEngine, SnapshotEngine, SlotHolder {
       this.#snapshots !== undefined && this.pending === 0;
   }
 
-  /** Hibernate to give the slot back (told by the slots, at their cap). */
-  evict(): void {
-    const slots = this.#slots!;
-    this.hibernate().then((size) => {
-      if (size === undefined) slots.kept(this);
-    }, (error) => {
-      slots.kept(this);
+  /** Hibernate to give the slot back (told by the slots, at their cap); resolves with whether it did. */
+  evict(): Promise<boolean> {
+    return this.hibernate().then((size) => size !== undefined, (error) => {
       this.#logger.warn(
         `Room "${this.#ctx.roomId}" cannot hibernate to make room: ${describeError(error)}`,
       );
+      return false;
     });
   }
 
