@@ -23,7 +23,17 @@
  * the rooms held it. `--young-generation-grows` measures that way instead.
  *
  * ```sh
- * deno run -A bench/hibernation_memory.ts [rooms=1000] [reps=2] [batches=5] [service …] [--young-generation-grows]
+ * deno run -A bench/hibernation_memory.ts [rooms=1000] [reps=2] [batches=10] [service …] [--young-generation-grows] [--awake-only]
+ * ```
+ *
+ * `--awake-only` runs no hibernated servers (the table's hibernated column then repeats the
+ * awake runs): for a build from before hibernation, to compare today's hibernated rooms with the
+ * awake rooms of then. For example, the build issue 15 was filed against:
+ *
+ * ```sh
+ * git worktree add /tmp/then 06dc40b
+ * cp bench/hibernation_memory.ts /tmp/then/bench/ && cp bench/servers/gc_server.ts /tmp/then/bench/servers/
+ * cd /tmp/then && deno run -A bench/hibernation_memory.ts 1000 2 10 examples/wasm/counter.wasm --awake-only
  * ```
  *
  * @module
@@ -31,10 +41,11 @@
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const youngGenerationGrows = Deno.args.includes("--young-generation-grows");
+const awakeOnly = Deno.args.includes("--awake-only");
 const args = Deno.args.filter((arg) => !arg.startsWith("--"));
 const rooms = Number(args[0] ?? 1000);
 const reps = Number(args[1] ?? 2);
-const batches = Number(args[2] ?? 5);
+const batches = Number(args[2] ?? 10);
 const services = args.length > 3 ? args.slice(3) : [
   "examples/wasm/counter.wasm",
   "examples/wasm/counter_c.wasm",
@@ -210,7 +221,7 @@ for (const service of services) {
   const results: Record<"awake" | "hibernated", Run[]> = { awake: [], hibernated: [] };
   for (let rep = 0; rep < reps; rep++) {
     results.awake.push(await run(service, false));
-    results.hibernated.push(await run(service, true));
+    results.hibernated.push(await run(service, !awakeOnly));
   }
   const kib = (runs: Run[], batch: number) => median(runs.map((r) => r.batches[batch]));
   const steady = (runs: Run[]) => {
