@@ -153,6 +153,45 @@ function ratioRow(
   };
 }
 
+/** One figure of one server against another's, in one scenario, for the targets table. */
+interface Comparison {
+  readonly target: string;
+  readonly scenario: ScenarioName;
+  readonly key: string;
+  readonly server: string;
+  readonly against: string;
+}
+
+/**
+ * A target row for `server` against `against` on one figure, from paired repetitions: the runs
+ * interleave (A B, B A, …), so the ratio of each rep's two runs cancels the drift that both
+ * share (a VM's neighbours, its clock), and the row gives the median of those ratios with their
+ * range.
+ */
+function pairedRatioRow(runs: Runs, comparison: Comparison, max: number): TargetRow {
+  const { target, scenario, key, server, against } = comparison;
+  const figures = (name: string) =>
+    (runs.get(scenario)?.byServer.get(name) ?? []).map((r) =>
+      r.ok && key in r.metrics ? r.metrics[key] : NaN
+    );
+  const ours = figures(server);
+  const theirs = figures(against);
+  const ratios = ours.flatMap((value, rep) => {
+    const base = theirs[rep];
+    return Number.isNaN(value) || !(base > 0) ? [] : [value / base];
+  });
+  if (ratios.length === 0) return { target, measured: "–", verdict: "not run" };
+  const ratio = median(ratios);
+  const near = Math.abs(ratio - max) < 0.005;
+  return {
+    target,
+    measured: `${ratio.toFixed(near ? 3 : 2)}×, median of ${ratios.length} paired runs (${
+      Math.min(...ratios).toFixed(2)
+    }–${Math.max(...ratios).toFixed(2)}×)`,
+    verdict: ratio <= max ? "met" : "missed",
+  };
+}
+
 const THROUGHPUT: readonly [ScenarioName, string][] = [
   ["echo", "msgsPerS"],
   ["echo1", "msgsPerS"],
@@ -242,6 +281,13 @@ function targets(runs: Runs): TargetRow[] {
       0,
     ),
   );
+  rows.push(pairedRatioRow(runs, {
+    target: "recording vs not: echo server CPU µs/message ≤ 1.1×",
+    scenario: "echo",
+    key: "serverUsPerMsg",
+    server: "jamsocket-record",
+    against: "jamsocket",
+  }, 1.1));
   const hostRooms = runs.get("rooms")?.byServer.get("jamsocket-hosts");
   if (hostRooms === undefined) {
     rows.push({

@@ -1,6 +1,7 @@
 /**
  * `deno task bench`: start each server under test as its own process, drive it from a separate
- * load generator process (`load.ts`), interleave the repetitions (A B C … A B C …), and print a
+ * load generator process (`load.ts`), interleave the repetitions (A B C, then C B A, …: each server's place in the order
+ * alternates, so drift and order cancel), and print a
  * markdown report with the machine, medians, ratios to the bare-Deno baseline and the targets.
  *
  * ```sh
@@ -319,7 +320,7 @@ export async function main(args: string[]): Promise<number> {
       const byServer = new Map<string, LoadResult[]>();
       runs.set(scenario, { spec, byServer });
       for (let rep = 1; rep <= reps; rep++) {
-        for (const server of chosen) {
+        for (const server of rep % 2 === 1 ? chosen : [...chosen].reverse()) {
           const prefix = `b${Date.now().toString(36)}${runId++}`;
           const serverSpec = specFor(spec, server);
           const result = await runOnce(server, scenario, serverSpec, {

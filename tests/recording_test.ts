@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { SharedCounterServer } from "../examples/counter.ts";
 import { EchoServer } from "../examples/echo.ts";
 import { parseRecording, type RecordingFormatError } from "../recording/record_format.ts";
-import { Recorder } from "../recording/recorder.ts";
+import { FLUSH_MS, Recorder } from "../recording/recorder.ts";
 import type { RoomEngine, RoomEngineFactory } from "../room/room_engine.ts";
 import { loadRecording, replay } from "../testing/mod.ts";
 import { loadWasmService } from "../wasm/host.ts";
@@ -279,7 +279,7 @@ Deno.test("record: open rooms hold no file descriptor each (10,000 recorded room
     for (let i = 0; i < 100; i++) clients.push(await server.connect(`room-${i}`));
     for (const client of clients) client.send("increment");
     for (const client of clients) assert.equal(await client.nextText(), "new value: 1");
-    await new Promise((resolve) => setTimeout(resolve, 250)); // past a flush
+    await new Promise((resolve) => setTimeout(resolve, FLUSH_MS + 100)); // past a flush
     const opened = descriptors() - before;
     // Each client holds its two socket ends (this test is both server and client), no more.
     assert.ok(opened <= 2 * 100 + 10, `${opened} descriptors for 100 recorded rooms`);
