@@ -6,14 +6,13 @@
  * `increment`; then the clients stay connected and silent. With `--hibernate-after 0.5` the
  * rooms hibernate (the run waits until `jamsocket_rooms_hibernated` counts them all); without,
  * they stay awake (the run waits as long). Memory is the server's RSS (`/proc/<pid>/status`)
- * after a full GC (`GET /gc`), before and after each batch, ÷ rooms. The mean of the batches
- * after the first two is the steady state: what one more idle room costs once the server has run
- * a while. (The first two batches of hibernated rooms show the high-water mark of their
- * start-up: memory that V8 and the allocator keep after the instances are freed, and reuse for
- * the next rooms; after that a batch's figure still varies by a few KiB, with where the
- * allocator finds room.) Then every client
- * sends one more `increment` at once: the time to its answer (each hibernated room is restored
- * first), and the answer must be `new value: 2`. Runs are interleaved (awake, hibernated,
+ * after V8's memory-reducing full GC (`GET /gc`, which compacts as V8 does once the process is
+ * idle), before and after each batch, ÷ rooms. The mean of the batches after the first two is
+ * the steady state: what one more idle room costs once the server has run a while. (The first
+ * two batches of hibernated rooms show the high-water mark of their start-up: memory that V8 and
+ * the allocator keep after the instances are freed, and reuse for the next rooms.) Then every
+ * client sends one more `increment` at once: the time to its answer (each hibernated room is
+ * restored first), and the answer must be `new value: 2`. Runs are interleaved (awake, hibernated,
  * awake, …). Linux only.
  *
  * Each server runs with V8's young generation at a fixed size (`--min-semi-space-size=16
@@ -83,6 +82,10 @@ async function run(service: string, hibernate: boolean): Promise<Run> {
       "never",
       "--rooms-per-host",
       String(batches * rooms + 1),
+      // Awake, every room holds its guest's whole memory (the Rust counter's 17 pages: 1 MiB, of
+      // which RSS shows what it touched); the default budget of WASM memory stops at 12 GiB.
+      "--wasm-memory-budget",
+      String(64 * 1024),
       ...(hibernate ? ["--hibernate-after", "0.5"] : []),
     ],
     cwd: ROOT,
