@@ -107,7 +107,8 @@ Deno.test("a message in 200,000 one-byte fragments is gathered in one buffer, no
   assert.equal(echo?.opcode, Opcode.Binary);
   assert.equal(echo!.payload.length, fragments + 1);
   assert.ok(echo!.payload.every((byte, i) => byte === (i & 0xff)));
-  assert.equal(front.server.stats().inputBytes, 0);
+  // The echo can go out before the read loop gives its burst buffer back (on a loaded machine).
+  await waitUntil(() => front.server.stats().inputBytes === 0, "the input budget given back");
   socket.close();
 });
 
