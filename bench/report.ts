@@ -42,6 +42,13 @@ export interface ReportContext {
   readonly date: Date;
 }
 
+/** One figure of each of one server's runs of a scenario, in rep order (NaN where a run failed). */
+function figuresOf(runs: Runs, scenario: ScenarioName, server: string, key: string): number[] {
+  return (runs.get(scenario)?.byServer.get(server) ?? []).map((r) =>
+    r.ok && key in r.metrics ? r.metrics[key] : NaN
+  );
+}
+
 /** The median of one figure over one server's successful runs of a scenario. */
 function medianOf(
   runs: Runs,
@@ -49,10 +56,7 @@ function medianOf(
   server: string,
   key: string,
 ): number {
-  const results = runs.get(scenario)?.byServer.get(server) ?? [];
-  return median(
-    results.flatMap((r) => r.ok && key in r.metrics ? [r.metrics[key]] : []),
-  );
+  return median(figuresOf(runs, scenario, server, key));
 }
 
 function spreadOf(
@@ -61,8 +65,7 @@ function spreadOf(
   server: string,
   key: string,
 ): number {
-  const results = runs.get(scenario)?.byServer.get(server) ?? [];
-  const values = results.flatMap((r) => r.ok && key in r.metrics ? [r.metrics[key]] : []);
+  const values = figuresOf(runs, scenario, server, key).filter((value) => !Number.isNaN(value));
   if (values.length < 2) return NaN;
   const mid = median(values);
   return (Math.max(...values) - Math.min(...values)) / 2 / Math.abs(mid);
@@ -124,6 +127,12 @@ interface TargetRow {
   verdict: "met" | "missed" | "not run";
 }
 
+/** A ratio with two decimals, or three where two would round onto a bound and hide the verdict. */
+function ratioText(ratio: number, bound: { min?: number; max?: number }): string {
+  const near = [bound.min, bound.max].some((b) => b !== undefined && Math.abs(ratio - b) < 0.005);
+  return ratio.toFixed(near ? 3 : 2);
+}
+
 function ratioRow(
   runs: Runs,
   target: string,
@@ -142,13 +151,9 @@ function ratioRow(
   const ratio = value / base;
   const met = (bound.min === undefined || ratio >= bound.min) &&
     (bound.max === undefined || ratio <= bound.max);
-  // Two decimals, or three where two would round onto the bound and hide the verdict.
-  const near = [bound.min, bound.max].some((b) => b !== undefined && Math.abs(ratio - b) < 0.005);
   return {
     target,
-    measured: `${ratio.toFixed(near ? 3 : 2)}× (${format(value, digits)} vs ${
-      format(base, digits)
-    })`,
+    measured: `${ratioText(ratio, bound)}× (${format(value, digits)} vs ${format(base, digits)})`,
     verdict: met ? "met" : "missed",
   };
 }
@@ -170,22 +175,16 @@ interface Comparison {
  */
 function pairedRatioRow(runs: Runs, comparison: Comparison, max: number): TargetRow {
   const { target, scenario, key, server, against } = comparison;
-  const figures = (name: string) =>
-    (runs.get(scenario)?.byServer.get(name) ?? []).map((r) =>
-      r.ok && key in r.metrics ? r.metrics[key] : NaN
-    );
-  const ours = figures(server);
-  const theirs = figures(against);
-  const ratios = ours.flatMap((value, rep) => {
+  const theirs = figuresOf(runs, scenario, against, key);
+  const ratios = figuresOf(runs, scenario, server, key).flatMap((value, rep) => {
     const base = theirs[rep];
     return Number.isNaN(value) || !(base > 0) ? [] : [value / base];
   });
   if (ratios.length === 0) return { target, measured: "–", verdict: "not run" };
   const ratio = median(ratios);
-  const near = Math.abs(ratio - max) < 0.005;
   return {
     target,
-    measured: `${ratio.toFixed(near ? 3 : 2)}×, median of ${ratios.length} paired runs (${
+    measured: `${ratioText(ratio, { max })}×, median of ${ratios.length} paired runs (${
       Math.min(...ratios).toFixed(2)
     }–${Math.max(...ratios).toFixed(2)}×)`,
     verdict: ratio <= max ? "met" : "missed",

@@ -1,8 +1,8 @@
 /**
  * `deno task bench`: start each server under test as its own process, drive it from a separate
- * load generator process (`load.ts`), interleave the repetitions (A B C, then C B A, …: each server's place in the order
- * alternates, so drift and order cancel), and print a
- * markdown report with the machine, medians, ratios to the bare-Deno baseline and the targets.
+ * load generator process (`load.ts`), interleave the repetitions (A B C, then C B A, …: each
+ * server's place in the order alternates, so drift and order cancel), and print a markdown
+ * report with the machine, medians, ratios to the bare-Deno baseline and the targets.
  *
  * ```sh
  * deno task bench                                  # short run, every scenario and server

@@ -1,9 +1,9 @@
 /**
  * One room's recording: lines formatted on the hot path and written at once as UTF-8 into a
- * buffer of the room's, appended to its file about every 250 ms (opening it only to write); and the engine wrapper that records each event before handing it on. Lines
- * become bytes as they are made, so no string outlives its event: strings kept until a flush
- * would survive the young generation and cost the garbage collector more than the rest of
- * recording.
+ * buffer of the room's, appended to its file about every 250 ms (opening it only to write); and
+ * the engine wrapper that records each event before handing it on. Lines become bytes as they
+ * are made, so no string outlives its event: strings kept until a flush would survive the young
+ * generation and cost the garbage collector more than the rest of recording.
  *
  * @module
  */
