@@ -190,9 +190,12 @@ Deno.test("cluster: POST /ws/{id} is unique cluster-wide, rooms spread, 404s agr
 
 Deno.test("cluster: generated room ids are unique cluster-wide, even when nodes draw the same ones", async () => {
   const ids = Array.from({ length: 20 }, (_, i) => String.fromCharCode(65 + i).repeat(3));
+  // Each node creates the rooms asked of it (least-loaded placement reads the other nodes' loads
+  // as of the last lease renewal, which may fall between two creations and move a room).
   await using cluster = await startCluster(3, () => {
     let next = 0;
     return {
+      cluster: { placement: "local" },
       rooms: {
         name: "test",
         implicitCreation: false,
