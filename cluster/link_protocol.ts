@@ -75,9 +75,6 @@ export const LINK_VERSION = 2;
 export const MAX_LINK_FRAME = 2 ** 30 + 1024;
 
 const HEADER = 9;
-/** A writer's buffers start at this size; one grown past `MAX_KEPT` is dropped once taken. */
-const BASE_SIZE = 64 * 1024;
-const MAX_KEPT = 1024 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -98,9 +95,7 @@ const decoder = new TextDecoder();
  * ```
  */
 export class LinkWriter {
-  #buffer = new Uint8Array(BASE_SIZE);
-  /** The buffer last taken (being written); filled again after the next take. */
-  #spare = new Uint8Array(BASE_SIZE);
+  #buffer = new Uint8Array(64 * 1024);
   #view = new DataView(this.#buffer.buffer);
   #length = 0;
 
@@ -177,17 +172,11 @@ export class LinkWriter {
     this.#end(start);
   }
 
-  /**
-   * Take the bytes written so far and start over. The bytes are a view, valid until the next
-   * `take` (the writer fills a second buffer meanwhile, so taking allocates nothing).
-   */
+  /** Take the bytes written so far (a copy) and start over. */
   take(): Uint8Array {
-    const out = this.#buffer.subarray(0, this.#length);
-    const next = this.#spare.length > MAX_KEPT ? new Uint8Array(BASE_SIZE) : this.#spare;
-    this.#spare = this.#buffer;
-    this.#buffer = next;
-    this.#view = new DataView(next.buffer);
+    const out = this.#buffer.slice(0, this.#length);
     this.#length = 0;
+    if (this.#buffer.length > 1024 * 1024) this.#grow(64 * 1024, true);
     return out;
   }
 
@@ -209,7 +198,7 @@ export class LinkWriter {
 
   #begin(type: LinkFrameType, channel: number, maxBody: number): number {
     if (this.#length + HEADER + maxBody > this.#buffer.length) {
-      this.#grow(this.#length + HEADER + maxBody);
+      this.#grow(this.#length + HEADER + maxBody, false);
     }
     const start = this.#length;
     this.#buffer[start + 4] = type;
@@ -222,8 +211,8 @@ export class LinkWriter {
     this.#view.setUint32(start, this.#length - start - 4, true);
   }
 
-  #grow(needed: number): void {
-    let size = this.#buffer.length;
+  #grow(needed: number, shrink: boolean): void {
+    let size = shrink ? needed : this.#buffer.length;
     while (size < needed) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.#buffer.subarray(0, this.#length));
