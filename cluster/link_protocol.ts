@@ -75,6 +75,9 @@ export const LINK_VERSION = 2;
 export const MAX_LINK_FRAME = 2 ** 30 + 1024;
 
 const HEADER = 9;
+/** A writer's buffers start at this size; one grown past `MAX_KEPT` is dropped once taken. */
+const BASE_SIZE = 64 * 1024;
+const MAX_KEPT = 1024 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -95,7 +98,9 @@ const decoder = new TextDecoder();
  * ```
  */
 export class LinkWriter {
-  #buffer = new Uint8Array(64 * 1024);
+  #buffer = new Uint8Array(BASE_SIZE);
+  /** The buffer last taken (being written); filled again after the next take. */
+  #spare = new Uint8Array(BASE_SIZE);
   #view = new DataView(this.#buffer.buffer);
   #length = 0;
 
@@ -172,11 +177,17 @@ export class LinkWriter {
     this.#end(start);
   }
 
-  /** Take the bytes written so far (a copy) and start over. */
+  /**
+   * Take the bytes written so far and start over. The bytes are a view, valid until the next
+   * `take` (the writer fills a second buffer meanwhile, so taking allocates nothing).
+   */
   take(): Uint8Array {
-    const out = this.#buffer.slice(0, this.#length);
+    const out = this.#buffer.subarray(0, this.#length);
+    const next = this.#spare.length > MAX_KEPT ? new Uint8Array(BASE_SIZE) : this.#spare;
+    this.#spare = this.#buffer;
+    this.#buffer = next;
+    this.#view = new DataView(next.buffer);
     this.#length = 0;
-    if (this.#buffer.length > 1024 * 1024) this.#grow(64 * 1024, true);
     return out;
   }
 
@@ -198,7 +209,7 @@ export class LinkWriter {
 
   #begin(type: LinkFrameType, channel: number, maxBody: number): number {
     if (this.#length + HEADER + maxBody > this.#buffer.length) {
-      this.#grow(this.#length + HEADER + maxBody, false);
+      this.#grow(this.#length + HEADER + maxBody);
     }
     const start = this.#length;
     this.#buffer[start + 4] = type;
@@ -211,8 +222,8 @@ export class LinkWriter {
     this.#view.setUint32(start, this.#length - start - 4, true);
   }
 
-  #grow(needed: number, shrink: boolean): void {
-    let size = shrink ? needed : this.#buffer.length;
+  #grow(needed: number): void {
+    let size = this.#buffer.length;
     while (size < needed) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.#buffer.subarray(0, this.#length));
