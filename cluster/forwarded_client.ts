@@ -25,6 +25,7 @@ export class RoomMovedError extends Error {
   }
 }
 
+const decoder = new TextDecoder();
 /** How long the owner may take to give a client its place. */
 const JOIN_MS = 5000;
 /** Most bytes a client may send while its room moves between nodes; past it it is closed. */
@@ -150,7 +151,7 @@ export class ForwardedClient implements EntryChannel {
       const early = this.#early;
       this.#early = undefined;
       if (this.#gone || early === undefined) return;
-      for (const [data, bytes] of early) this.send(data, bytes);
+      for (const [data, bytes] of early) this.#send(data, bytes);
     };
     socket.onmessage = (event) => {
       if (this.#gone) return;
@@ -225,7 +226,22 @@ export class ForwardedClient implements EntryChannel {
     if (left !== undefined) this.#leave(...left);
   }
 
-  send(data: string | ArrayBuffer, bytes: number): void {
+  sendText(utf8: Uint8Array): void {
+    const socket = this.#socket;
+    if (this.#early !== undefined || socket?.sendText === undefined) {
+      return this.#send(decoder.decode(utf8), utf8.length);
+    }
+    if (socket.readyState !== SocketState.Open) return;
+    socket.sendText(utf8);
+    this.#delivered += utf8.length;
+  }
+
+  sendBinary(data: ArrayBuffer): void {
+    this.#send(data, data.byteLength);
+  }
+
+  /** Send `data` (of `bytes` bytes, UTF-8 for text) to the client, or hold it until it opens. */
+  #send(data: string | ArrayBuffer, bytes: number): void {
     const socket = this.#socket;
     if (this.#early !== undefined) {
       this.#early.push([data, bytes]);

@@ -287,6 +287,13 @@ export class LinkFrameView {
     return text;
   }
 
+  /** The rest of the frame's bytes: a view, valid until the next call to `LinkReader.push`. */
+  restBytes(): Uint8Array {
+    const bytes = this.#bytes.subarray(this.#at, this.#end);
+    this.#at = this.#end;
+    return bytes;
+  }
+
   /** The rest of the frame as a fresh `ArrayBuffer` (what a room gets for a binary frame). */
   restBuffer(): ArrayBuffer {
     const copy = this.#bytes.buffer.slice(

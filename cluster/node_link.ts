@@ -39,8 +39,10 @@ export interface EntryChannel {
   joined(): void;
   /** The owner refused it (status 0: the room is on node `reason`). */
   refused(status: number, reason: string): void;
-  /** The room sent the client a frame of `bytes` bytes (UTF-8 for text). */
-  send(data: string | ArrayBuffer, bytes: number): void;
+  /** The room sent the client a text frame, as UTF-8 (a view, valid only during the call). */
+  sendText(utf8: Uint8Array): void;
+  /** The room sent the client a binary frame. */
+  sendBinary(data: ArrayBuffer): void;
   /** The room closed the client. */
   close(code: number, reason: string): void;
   /**
@@ -505,11 +507,8 @@ export class NodeLink {
       case LinkFrame.SendBinary: {
         const channel = this.entries.get(id);
         if (channel === undefined) return;
-        const bytes = frame.remaining;
-        channel.send(
-          frame.type === LinkFrame.SendText ? frame.restText() : frame.restBuffer(),
-          bytes,
-        );
+        if (frame.type === LinkFrame.SendText) channel.sendText(frame.restBytes());
+        else channel.sendBinary(frame.restBuffer());
         this.#touched.add(channel);
         return;
       }

@@ -247,13 +247,8 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
 
   /** Queue a text or binary message. Ignored once closing; throws while connecting. */
   send(data: string | ArrayBufferLike | ArrayBufferView | Blob): void {
-    if (this.#state !== OPEN) {
-      if (this.#state === CONNECTING) {
-        throw new DOMException("'readyState' not OPEN", "InvalidStateError");
-      }
-      return;
-    }
-    const writer = this.#writer!;
+    const writer = this.#openWriter();
+    if (writer === undefined) return;
     if (typeof data === "string") writer.text(data);
     else if (data instanceof Uint8Array) writer.frame(Op.Binary, data);
     else if (ArrayBuffer.isView(data)) {
@@ -261,6 +256,23 @@ export class FrontWebSocket implements FrameSink, WriterOwner, Beating {
     } else if (data instanceof Blob) {
       throw new TypeError("Sending a Blob is not supported by this WebSocket");
     } else writer.frame(Op.Binary, new Uint8Array(data));
+  }
+
+  /**
+   * Queue a text message given as UTF-8 that the caller has checked (e.g. relayed from another
+   * node); it is copied before this returns. Ignored once closing; throws while connecting.
+   */
+  sendText(utf8: Uint8Array): void {
+    this.#openWriter()?.frame(Op.Text, utf8);
+  }
+
+  /** The writer, while the socket is open; undefined once closing; throws while connecting. */
+  #openWriter(): FrameWriter | undefined {
+    if (this.#state === OPEN) return this.#writer!;
+    if (this.#state === CONNECTING) {
+      throw new DOMException("'readyState' not OPEN", "InvalidStateError");
+    }
+    return undefined;
   }
 
   /**

@@ -48,6 +48,12 @@ export interface ClientSocket {
   binaryType: BinaryType;
   /** Queue a text or binary frame. */
   send(data: string | Uint8Array): void;
+  /**
+   * Queue a text frame given as UTF-8 that the caller has checked (copied before it returns), so a
+   * text relayed as bytes is not decoded to be encoded again. Optional: without it, callers
+   * decode and use `send`.
+   */
+  sendText?(utf8: Uint8Array): void;
   /** Start the close handshake with `code` and `reason`. */
   close(code?: number, reason?: string): void;
   /** The connection opened. */

@@ -35,7 +35,8 @@ function entry() {
   const channel: EntryChannel = {
     joined: () => void events.push("joined"),
     refused: (status, reason) => void events.push(`refused ${status} ${reason}`),
-    send: (data, bytes) => void events.push(typeof data === "string" ? data : `${bytes} bytes`),
+    sendText: (utf8) => void events.push(new TextDecoder().decode(utf8)),
+    sendBinary: (data) => void events.push(`${data.byteLength} bytes`),
     close: (code, reason) => void events.push(`close ${code} ${reason}`),
     flushed: () => false,
     lost: (reason) => void events.push(`lost ${reason}`),
