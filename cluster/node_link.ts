@@ -143,6 +143,7 @@ export class NodeLink {
   #inFlight = 0;
   #writing = false;
   #scheduled = false;
+  #urgent = false;
   #closed = false;
   #hello: ((frame: { from: string; to: string } | Error) => void) | undefined;
 
@@ -262,7 +263,10 @@ export class NodeLink {
   /** A frame with no fields (OPEN, JOINED). */
   signal(type: typeof LinkFrame.Open | typeof LinkFrame.Joined, channel: number): void {
     this.#writer.empty(type, channel);
-    this.#schedule();
+    // An OPEN goes out before this turn ends: the client's 101 follows it, and the owner must hear
+    // of the client before anything the client's answer prompts (another client's message).
+    if (type === LinkFrame.Open) this.#scheduleNow();
+    else this.#schedule();
   }
 
   /** A text or binary frame (TEXT, BINARY, SEND_TEXT, SEND_BINARY); returns its size. */
@@ -369,6 +373,16 @@ export class NodeLink {
   #waitHello(): Promise<{ from: string; to: string }> {
     return new Promise((resolve, reject) => {
       this.#hello = (answer) => answer instanceof Error ? reject(answer) : resolve(answer);
+    });
+  }
+
+  /** Flush in a microtask (before any I/O of this turn), not at the end of the turn. */
+  #scheduleNow(): void {
+    if (this.#urgent || this.#writing || this.#closed) return;
+    this.#urgent = true;
+    queueMicrotask(() => {
+      this.#urgent = false;
+      void this.#flush();
     });
   }
 

@@ -239,3 +239,26 @@ Deno.test("NodeLink: a peer that goes silent is pinged, then its link is closed"
     pool.close();
   }
 });
+
+Deno.test("NodeLink: an OPEN is handed to the socket within its turn, not at the end of it", async () => {
+  // The entry writes a client's 101 right after its OPEN; the owner must hear of the client
+  // first, or a message another client sends on seeing it join can reach the room before it.
+  const live = new Set(["node-a", "node-b"]);
+  const a = node("node-a", live);
+  const b = node("node-b", live);
+  try {
+    const link = await a.pool.get("node-b", b.address);
+    const { channel, events } = entry();
+    const id = link.openChannel(channel);
+    link.join(id, "lobby", true, '"ann"');
+    await waitUntil(() => events.includes("joined"), "JOINED");
+    link.signal(LinkFrame.Open, id);
+    for (let i = 0; i < 5; i++) await Promise.resolve(); // microtasks only: no I/O, no timers
+    assert.equal(link.queued, 0);
+    await waitUntil(() => events.length === 2, "the welcome");
+    assert.deepEqual(events, ["joined", 'welcome "ann"']);
+  } finally {
+    a.pool.close();
+    b.pool.close();
+  }
+});
