@@ -44,6 +44,16 @@ function entry() {
   return { channel, events };
 }
 
+/** Through `pool`, join room "lobby" on node-b (at `address`) as "ann". */
+async function joinLobby(pool: LinkPool, address: string) {
+  const link = await pool.get("node-b", address);
+  const { channel, events } = entry();
+  const id = link.openChannel(channel);
+  link.join(id, "lobby", true, '"ann"');
+  await waitUntil(() => events.includes("joined"), "JOINED");
+  return { link, id, events };
+}
+
 Deno.test("LinkWriter and LinkReader round-trip every frame, also split across reads", () => {
   const writer = new LinkWriter();
   writer.join(1, 1, "lobby é", '{"name":"ann"}');
@@ -147,12 +157,8 @@ Deno.test("LinkPool: one link per pair carries joins, frames in order, refusals 
   const a = node("node-a", live);
   const b = node("node-b", live);
   try {
-    const link = await a.pool.get("node-b", b.address);
+    const { link, id, events } = await joinLobby(a.pool, b.address);
     assert.equal(link, await a.pool.get("node-b", b.address));
-    const { channel, events } = entry();
-    const id = link.openChannel(channel);
-    link.join(id, "lobby", true, '"ann"');
-    await waitUntil(() => events.includes("joined"), "JOINED");
     link.signal(LinkFrame.Open, id);
     for (let i = 0; i < 2000; i++) link.payload(LinkFrame.Text, id, `m${i}`);
     await waitUntil(() => events.length === 2002, "2000 echoes");
@@ -247,11 +253,7 @@ Deno.test("NodeLink: an OPEN is handed to the socket within its turn, not at the
   const a = node("node-a", live);
   const b = node("node-b", live);
   try {
-    const link = await a.pool.get("node-b", b.address);
-    const { channel, events } = entry();
-    const id = link.openChannel(channel);
-    link.join(id, "lobby", true, '"ann"');
-    await waitUntil(() => events.includes("joined"), "JOINED");
+    const { link, id, events } = await joinLobby(a.pool, b.address);
     link.signal(LinkFrame.Open, id);
     for (let i = 0; i < 5; i++) await Promise.resolve(); // microtasks only: no I/O, no timers
     assert.equal(link.queued, 0);
