@@ -143,7 +143,6 @@ export class NodeLink {
   #inFlight = 0;
   #writing = false;
   #scheduled = false;
-  #urgent = false;
   #closed = false;
   #hello: ((frame: { from: string; to: string } | Error) => void) | undefined;
 
@@ -265,8 +264,7 @@ export class NodeLink {
     this.#writer.empty(type, channel);
     // An OPEN goes out before this turn ends: the client's 101 follows it, and the owner must hear
     // of the client before anything the client's answer prompts (another client's message).
-    if (type === LinkFrame.Open) this.#scheduleNow();
-    else this.#schedule();
+    this.#schedule(type === LinkFrame.Open);
   }
 
   /** A text or binary frame (TEXT, BINARY, SEND_TEXT, SEND_BINARY); returns its size. */
@@ -376,18 +374,11 @@ export class NodeLink {
     });
   }
 
-  /** Flush in a microtask (before any I/O of this turn), not at the end of the turn. */
-  #scheduleNow(): void {
-    if (this.#urgent || this.#writing || this.#closed) return;
-    this.#urgent = true;
-    queueMicrotask(() => {
-      this.#urgent = false;
-      void this.#flush();
-    });
-  }
-
-  #schedule(): void {
-    if (this.#scheduled || this.#writing || this.#closed) return;
+  /** Flush at the end of this turn of the event loop, or with `now` in a microtask (before its I/O). */
+  #schedule(now = false): void {
+    if (this.#writing || this.#closed) return;
+    if (now) return queueMicrotask(() => void this.#flush());
+    if (this.#scheduled) return;
     this.#scheduled = true;
     // After the I/O that this turn of the event loop handles: the frames of every client read in
     // it go out in one write (a microtask flushed after the first client's frame).

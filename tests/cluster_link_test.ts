@@ -44,6 +44,21 @@ function entry() {
   return { channel, events };
 }
 
+/** Nodes "node-a" and "node-b", both live, closed after `body`. */
+async function withTwoNodes(
+  body: (a: ReturnType<typeof node>, b: ReturnType<typeof node>) => Promise<void>,
+): Promise<void> {
+  const live = new Set(["node-a", "node-b"]);
+  const a = node("node-a", live);
+  const b = node("node-b", live);
+  try {
+    await body(a, b);
+  } finally {
+    a.pool.close();
+    b.pool.close();
+  }
+}
+
 /** Through `pool`, join room "lobby" on node-b (at `address`) as "ann". */
 async function joinLobby(pool: LinkPool, address: string) {
   const link = await pool.get("node-b", address);
@@ -153,10 +168,7 @@ Deno.test("LinkReader: a 16 MiB frame in 4 KiB reads, frames split before their 
 });
 
 Deno.test("LinkPool: one link per pair carries joins, frames in order, refusals and requests", async () => {
-  const live = new Set(["node-a", "node-b"]);
-  const a = node("node-a", live);
-  const b = node("node-b", live);
-  try {
+  await withTwoNodes(async (a, b) => {
     const { link, id, events } = await joinLobby(a.pool, b.address);
     assert.equal(link, await a.pool.get("node-b", b.address));
     link.signal(LinkFrame.Open, id);
@@ -201,10 +213,7 @@ Deno.test("LinkPool: one link per pair carries joins, frames in order, refusals 
       "the lost link",
     );
     assert.equal(socket.readyState, WebSocket.CLOSED);
-  } finally {
-    a.pool.close();
-    b.pool.close();
-  }
+  });
 });
 
 Deno.test("NodeLink: a peer that goes silent is pinged, then its link is closed", async () => {
@@ -249,18 +258,12 @@ Deno.test("NodeLink: a peer that goes silent is pinged, then its link is closed"
 Deno.test("NodeLink: an OPEN is handed to the socket within its turn, not at the end of it", async () => {
   // The entry writes a client's 101 right after its OPEN; the owner must hear of the client
   // first, or a message another client sends on seeing it join can reach the room before it.
-  const live = new Set(["node-a", "node-b"]);
-  const a = node("node-a", live);
-  const b = node("node-b", live);
-  try {
+  await withTwoNodes(async (a, b) => {
     const { link, id, events } = await joinLobby(a.pool, b.address);
     link.signal(LinkFrame.Open, id);
     for (let i = 0; i < 5; i++) await Promise.resolve(); // microtasks only: no I/O, no timers
     assert.equal(link.queued, 0);
     await waitUntil(() => events.length === 2, "the welcome");
     assert.deepEqual(events, ["joined", 'welcome "ann"']);
-  } finally {
-    a.pool.close();
-    b.pool.close();
-  }
+  });
 });
